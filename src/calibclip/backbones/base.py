@@ -1,0 +1,209 @@
+"""The one interface every backbone adapter implements (DESIGN "Backbone plug-in interface").
+
+Adapters wrap a model family and know nothing of calibration or composite
+search. The token-level hooks are generic here: an adapter only says where its
+last vision block and its text attention are (``_vit_parts`` /
+``_text_attention``) and this class does the rest, so CVE and DCC work the same
+way over every ViT family.
+"""
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from calibclip.errors import NotApplicable
+from calibclip.types import BackboneSpec, ImageTokens, TextTokens
+
+TextBatch = Any  # whatever the adapter's tokenizer returns; only the same adapter reads it
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def split_words(text: str) -> list[str]:
+    """Split a caption into words: whitespace-separated, every CJK character its own word."""
+    words: list[str] = []
+    for chunk in text.split():
+        buf = ""
+        for ch in chunk:
+            if _CJK.match(ch):
+                if buf:
+                    words.append(buf)
+                    buf = ""
+                words.append(ch)
+            else:
+                buf += ch
+        if buf:
+            words.append(buf)
+    return words
+
+
+@dataclass
+class VitParts:
+    """The pieces of a pre-LN ViT needed to recompute the last block's CLS output.
+
+    The block is ``x = x + out_proj(attn(ln_1(x))); x = x + mlp(ln_2(x))`` and
+    ``head`` maps the CLS state to the normalised-before embedding (final LN +
+    projection). ``qkv`` maps (N, L, W) → three (N, L, W) tensors.
+    """
+
+    hidden: torch.Tensor
+    ln_1: Callable[[torch.Tensor], torch.Tensor]
+    qkv: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    out_proj: Callable[[torch.Tensor], torch.Tensor]
+    ln_2: Callable[[torch.Tensor], torch.Tensor]
+    mlp: Callable[[torch.Tensor], torch.Tensor]
+    head: Callable[[torch.Tensor], torch.Tensor]
+    num_heads: int
+    grid: tuple[int, int]
+    num_prefix: int = 1
+    ls_1: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
+    ls_2: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
+
+
+class Backbone(ABC):
+    """A CLIP-like model: preprocessing, tokenizer, encoders and token-level hooks.
+
+    Subclasses set ``embed_dim``, ``context_length``, ``image_size`` (H, W) and
+    implement the abstract methods. ``supports_image_calibration`` is False for
+    backbones without patch attention (ResNets, pooled-head ViTs).
+    """
+
+    name: str = "base"
+    embed_dim: int
+    context_length: int
+    image_size: tuple[int, int]
+    supports_image_calibration: bool = True
+
+    def __init__(self, spec: BackboneSpec, device: torch.device) -> None:
+        self.spec = spec
+        self.device = device
+
+    # -- construction ---------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def load(cls, spec: BackboneSpec, device: torch.device) -> "Backbone":
+        """Build model, tokenizer and preprocessing from a parsed spec."""
+
+    # -- the plain CLIP interface --------------------------------------------
+    @abstractmethod
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """The model's own transform: PIL image → (C, H, W) float tensor."""
+
+    @abstractmethod
+    def tokenize(self, texts: Sequence[str]) -> TextBatch:
+        """The model's own tokenizer; long texts are truncated keeping the end token."""
+
+    @abstractmethod
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) → (N, D) L2-normalised image embeddings."""
+
+    @abstractmethod
+    def encode_text(self, batch: TextBatch) -> torch.Tensor:
+        """Tokenized batch → (N, D) L2-normalised text embeddings."""
+
+    # -- hooks adapters implement for calibration ----------------------------
+    def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
+        """Run the vision tower up to (not including) its last block."""
+        raise NotApplicable(
+            f"backbone {self.spec.raw!r} has no ViT CLS attention",
+            "image calibration (CVE) needs a ViT with a CLS token; use a ViT backbone or disable CVE",
+        )
+
+    def _text_attention(self, batch: TextBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return (embedding (N,D) normalised, end-token attention (N,T) mean over heads, eot index (N,))."""
+        raise NotApplicable(f"backbone {self.spec.raw!r} exposes no text attention",
+                            "text calibration (DCC) is unavailable for this backbone")
+
+    def _word_token_count(self, word: str) -> int:
+        """Number of tokens the tokenizer makes of one word (no special tokens)."""
+        raise NotApplicable(f"backbone {self.spec.raw!r} cannot align words to tokens")
+
+    text_prefix_tokens: int = 1  # SOT / [CLS] before the first word
+
+    # -- generic token-level hooks -------------------------------------------
+    @torch.no_grad()
+    def image_tokens(self, pixels: torch.Tensor) -> ImageTokens:
+        """Last-block input states and mean-over-heads CLS attention (for CVE)."""
+        parts = self._vit_parts(pixels)
+        probs, _ = _cls_attention(parts, parts.hidden)
+        return ImageTokens(hidden=parts.hidden, cls_attention=probs.mean(dim=1),
+                           grid=parts.grid, num_prefix=parts.num_prefix)
+
+    @torch.no_grad()
+    def image_from_tokens(self, pixels: torch.Tensor, key_scale: torch.Tensor | None = None,
+                          tokens: ImageTokens | None = None) -> torch.Tensor:
+        """Recompute the last block's CLS output with CLS→key attention scaled by ``key_scale``.
+
+        ``key_scale`` is (N, L); the scaled attention is renormalised to sum to 1.
+        ``None`` (or all ones) reproduces ``encode_image`` exactly. ``tokens``
+        from an earlier ``image_tokens`` call is not needed: the parts are rebuilt.
+        """
+        parts = self._vit_parts(pixels)
+        probs, v = _cls_attention(parts, parts.hidden)
+        if key_scale is not None:
+            probs = probs * key_scale.to(probs.dtype)[:, None, :]
+            probs = probs / probs.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+        n, h, _ = probs.shape
+        attended = torch.einsum("nhl,nhld->nhd", probs, v).reshape(n, -1)
+        x = parts.hidden[:, 0] + parts.ls_1(parts.out_proj(attended))
+        x = x + parts.ls_2(parts.mlp(parts.ln_2(x)))
+        return F.normalize(parts.head(x), dim=-1)
+
+    @torch.no_grad()
+    def text_tokens(self, texts: Sequence[str]) -> TextTokens:
+        """End-token attention per word (for DCC), from one forward pass."""
+        texts = list(texts)
+        embedding, attention, eot_index = self._text_attention(self.tokenize(texts))
+        words_per_text, per_word = [], []
+        for row, text in enumerate(texts):
+            words = split_words(text)
+            weights = np.zeros(len(words), dtype=np.float64)
+            pos = self.text_prefix_tokens
+            end = int(eot_index[row])
+            for i, word in enumerate(words):
+                count = self._word_token_count(word)
+                stop = min(pos + count, end)
+                if pos < stop:
+                    weights[i] = float(attention[row, pos:stop].sum())
+                pos += count
+            words_per_text.append(words)
+            per_word.append(weights)
+        return TextTokens(words=words_per_text, word_attention=per_word, embedding=embedding,
+                          token_attention=attention, eot_index=eot_index)
+
+    # -- conveniences ----------------------------------------------------------
+    @torch.no_grad()
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """Encode any number of texts in batches → (N, D) float32 on CPU."""
+        out = [self.encode_text(self.tokenize(list(texts[i:i + batch_size]))).float().cpu()
+               for i in range(0, len(texts), batch_size)]
+        return torch.cat(out) if out else torch.empty(0, self.embed_dim)
+
+    @torch.no_grad()
+    def embed_images(self, images: Sequence[Image.Image], batch_size: int = 64) -> torch.Tensor:
+        """Preprocess and encode PIL images in batches → (N, D) float32 on CPU."""
+        out = []
+        for i in range(0, len(images), batch_size):
+            pixels = torch.stack([self.preprocess(im) for im in images[i:i + batch_size]]).to(self.device)
+            out.append(self.encode_image(pixels).float().cpu())
+        return torch.cat(out) if out else torch.empty(0, self.embed_dim)
+
+
+def _cls_attention(parts: VitParts, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLS-query attention probabilities (N, H, L) and per-head values (N, H, L, d)."""
+    q, k, v = parts.qkv(parts.ln_1(hidden))
+    n, length, width = k.shape
+    heads = parts.num_heads
+    d = width // heads
+    q = q[:, 0].reshape(n, heads, 1, d)
+    k = k.reshape(n, length, heads, d).transpose(1, 2)
+    v = v.reshape(n, length, heads, d).transpose(1, 2)
+    logits = (q @ k.transpose(-1, -2)).squeeze(2) / d ** 0.5
+    return logits.softmax(dim=-1), v

@@ -1,0 +1,133 @@
+"""``tiny`` backbone: the bundled demonstration TinyCLIP (or any TinyCLIP checkpoint).
+
+Spec forms: ``tiny`` (the checkpoint shipped in ``calibclip/assets/tiny.pt``),
+``tiny:/path/to/ckpt.pt`` (one written by ``calibclip train``), ``tiny:none``
+(random weights, for tests and benchmarks).
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from calibclip.backbones.base import Backbone, VitParts
+from calibclip.backbones.tiny_model import TinyCLIP, TinyConfig, TinyTokenizer
+from calibclip.errors import CheckpointMismatch, WeightsNotFound
+from calibclip.types import BackboneSpec
+
+CHECKPOINT_FORMAT = "calibclip-tiny-v1"
+# Vocabulary of a random-weight tiny model; trained checkpoints carry their own.
+_RANDOM_VOCAB = ("a the man woman person wearing in with and of on red blue green black white yellow "
+                 "coat shirt pants bag shoes hat dog cat car no not without").split()
+
+
+def bundled_checkpoint() -> Path:
+    """Path of the shipped demonstration checkpoint."""
+    return Path(str(resources.files("calibclip") / "assets" / "tiny.pt"))
+
+
+def save_tiny_checkpoint(model: TinyCLIP, path: str | Path, extra: dict[str, Any] | None = None,
+                         half: bool = True) -> Path:
+    """Write ``model`` with its config (fp16 weights by default, to keep the shipped file small)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": CHECKPOINT_FORMAT, "config": model.cfg.to_dict(), "state_dict": state,
+                "extra": extra or {}}, path)
+    return path
+
+
+def load_tiny_model(path: str | Path) -> tuple[TinyCLIP, dict[str, Any]]:
+    """Load a TinyCLIP checkpoint written by ``save_tiny_checkpoint`` → (model in fp32, extra)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFound(f"tiny checkpoint not found: {path}",
+                              "pass a file written by 'calibclip train', or 'tiny:none' for random weights")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise CheckpointMismatch(f"cannot read tiny checkpoint {path}: {type(exc).__name__}") from exc
+    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointMismatch(f"{path} is not a calibclip tiny checkpoint",
+                                 "use openclip:/hf: specs for other CLIP weights")
+    cfg = TinyConfig(**{**blob["config"], "image_size": tuple(blob["config"]["image_size"]),
+                        "mean": tuple(blob["config"]["mean"]), "std": tuple(blob["config"]["std"])})
+    model = TinyCLIP(cfg)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    except RuntimeError as exc:
+        raise CheckpointMismatch(f"tiny checkpoint {path} does not match its own config",
+                                 str(exc).splitlines()[0]) from exc
+    return model, blob.get("extra", {})
+
+
+class TinyBackbone(Backbone):
+    """Adapter over ``TinyCLIP``."""
+
+    name = "tiny"
+
+    def __init__(self, spec: BackboneSpec, device: torch.device, model: TinyCLIP) -> None:
+        super().__init__(spec, device)
+        self.model = model.to(device).eval()
+        cfg = model.cfg
+        self.embed_dim = cfg.embed_dim
+        self.context_length = cfg.context_length
+        self.image_size = tuple(cfg.image_size)
+        self.tokenizer = TinyTokenizer(cfg.vocab, cfg.context_length)
+        self._mean = torch.tensor(cfg.mean).view(3, 1, 1)
+        self._std = torch.tensor(cfg.std).view(3, 1, 1)
+
+    @classmethod
+    def load(cls, spec: BackboneSpec, device: torch.device) -> "TinyBackbone":
+        if spec.random_init:
+            torch.manual_seed(0)
+            model = TinyCLIP(TinyConfig(vocab=list(_RANDOM_VOCAB)))
+        else:
+            path = Path(spec.weights) if spec.weights else bundled_checkpoint()
+            model, _ = load_tiny_model(path)
+        return cls(spec, device, model)
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        h, w = self.image_size
+        image = image.convert("RGB").resize((w, h), Image.BICUBIC)
+        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(h, w, 3)
+        pixels = pixels.permute(2, 0, 1).float() / 255.0
+        return (pixels - self._mean) / self._std
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.tokenizer(list(texts))
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.encode_image(pixels.to(self.device))
+
+    def encode_text(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        ids, eot = batch
+        with torch.no_grad():
+            return self.model.encode_text(ids.to(self.device), eot.to(self.device))
+
+    def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
+        visual = self.model.visual
+        x = visual.stem(pixels.to(self.device))
+        for block in visual.blocks[:-1]:
+            x, _ = block(x)
+        last = visual.blocks[-1]
+        width = x.shape[-1]
+        return VitParts(
+            hidden=x, ln_1=last.ln_1, qkv=lambda t: last.attn.qkv(t).split(width, dim=-1),
+            out_proj=last.attn.out_proj, ln_2=last.ln_2, mlp=last.mlp, head=visual.head,
+            num_heads=last.attn.heads, grid=visual.grid)
+
+    def _text_attention(self, batch):
+        ids, eot = (t.to(self.device) for t in batch)
+        embedding, probs = self.model.text(ids, eot)
+        rows = torch.arange(ids.shape[0], device=ids.device)
+        attention = probs.mean(dim=1)[rows, eot]
+        return F.normalize(embedding, dim=-1), attention, eot
+
+    def _word_token_count(self, word: str) -> int:
+        return len(self.tokenizer.split(word))
