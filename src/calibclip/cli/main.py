@@ -19,6 +19,7 @@ from calibclip import __version__
 COMMANDS: dict[str, str] = {
     "backbones": "backbones",
     "encode": "encode",
+    "synth": "synth",
 }
 
 
