@@ -129,23 +129,29 @@ class Backbone(ABC):
 
     # -- generic token-level hooks -------------------------------------------
     @torch.no_grad()
-    def image_tokens(self, pixels: torch.Tensor) -> ImageTokens:
+    def vit_parts(self, pixels: torch.Tensor) -> VitParts:
+        """One pass over all but the last vision block, reusable by the two hooks below."""
+        return self._vit_parts(pixels)
+
+    @torch.no_grad()
+    def image_tokens(self, pixels: torch.Tensor, parts: VitParts | None = None) -> ImageTokens:
         """Last-block input states and mean-over-heads CLS attention (for CVE)."""
-        parts = self._vit_parts(pixels)
+        parts = parts if parts is not None else self._vit_parts(pixels)
         probs, _ = _cls_attention(parts, parts.hidden)
         return ImageTokens(hidden=parts.hidden, cls_attention=probs.mean(dim=1),
                            grid=parts.grid, num_prefix=parts.num_prefix)
 
     @torch.no_grad()
     def image_from_tokens(self, pixels: torch.Tensor, key_scale: torch.Tensor | None = None,
-                          tokens: ImageTokens | None = None) -> torch.Tensor:
+                          tokens: ImageTokens | None = None, parts: VitParts | None = None) -> torch.Tensor:
         """Recompute the last block's CLS output with CLS→key attention scaled by ``key_scale``.
 
         ``key_scale`` is (N, L); the scaled attention is renormalised to sum to 1.
         ``None`` (or all ones) reproduces ``encode_image`` exactly. ``tokens``
-        from an earlier ``image_tokens`` call is not needed: the parts are rebuilt.
+        from an earlier ``image_tokens`` call is not needed: the parts are rebuilt,
+        unless ``parts`` from ``vit_parts(pixels)`` is given (several recomputations, one pass).
         """
-        parts = self._vit_parts(pixels)
+        parts = parts if parts is not None else self._vit_parts(pixels)
         probs, v = _cls_attention(parts, parts.hidden)
         if key_scale is not None:
             probs = probs * key_scale.to(probs.dtype)[:, None, :]
