@@ -25,6 +25,13 @@ _RANDOM_VOCAB = ("a the man woman person wearing in with and of on red blue gree
                  "coat shirt pants bag shoes hat dog cat car no not without").split()
 
 
+def resize_uint8(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """The tiny model's resize: squash to (H, W) with bicubic → (3, H, W) uint8 (no crop, no letterbox)."""
+    h, w = size
+    image = image.convert("RGB").resize((w, h), Image.BICUBIC)
+    return torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(h, w, 3).permute(2, 0, 1)
+
+
 def bundled_checkpoint() -> Path:
     """Path of the shipped demonstration checkpoint."""
     return Path(str(resources.files("calibclip") / "assets" / "tiny.pt"))
@@ -92,11 +99,11 @@ class TinyBackbone(Backbone):
         return cls(spec, device, model)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        h, w = self.image_size
-        image = image.convert("RGB").resize((w, h), Image.BICUBIC)
-        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(h, w, 3)
-        pixels = pixels.permute(2, 0, 1).float() / 255.0
-        return (pixels - self._mean) / self._std
+        return self.normalize(resize_uint8(image, self.image_size).float() / 255.0)
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Values in [0, 1], (..., 3, H, W) → the model's input (training augments before this)."""
+        return (pixels - self._mean.to(pixels.device)) / self._std.to(pixels.device)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.tokenizer(list(texts))
