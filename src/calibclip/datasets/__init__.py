@@ -1,0 +1,22 @@
+"""Dataset loaders, writers and synthetic generators; names load on first use (no torchvision at import)."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "build_transforms": "calibclip.datasets.transforms",
+    "load_pedes": "calibclip.datasets.pedes",
+    "iter_pedes_pairs": "calibclip.datasets.pedes",
+    "PedesSplit": "calibclip.datasets.pedes",
+    "generate_pedes": "calibclip.datasets.synthetic_pedes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'calibclip.datasets' has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)

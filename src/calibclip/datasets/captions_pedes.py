@@ -1,0 +1,114 @@
+"""Natural, varied captions for a ``Person``, in the style of CUHK-PEDES annotations.
+
+Every caption names the dominant garment; the small details are split between
+an image's two captions (some in one, some in the other, some in both), so each
+caption alone is partial but the pair describes the whole person. Wording varies
+by template, synonyms ("coat"/"jacket", "carrying"/"holding"/"with") and order.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from calibclip.datasets.draw_person import Person
+
+_SUBJECT = {"man": ("A man", "The man", "A young man", "This man", "The male pedestrian"),
+            "woman": ("A woman", "The woman", "A young woman", "This lady", "The female pedestrian")}
+_NEUTRAL = ("A person", "The pedestrian", "This person")
+_PRONOUN = {"man": "He", "woman": "She"}
+_GARMENT = {"coat": ("coat", "jacket", "long coat", "overcoat"), "dress": ("dress", "long dress"),
+            "top": ("t-shirt", "shirt", "top", "sweater")}
+_LOWER = {"trousers": ("trousers", "pants", "jeans"), "shorts": ("shorts",), "skirt": ("skirt", "short skirt")}
+_BAG = {"backpack": ("backpack",), "handbag": ("handbag", "purse"), "shoulder bag": ("shoulder bag", "bag")}
+_BAG_VERB = {"backpack": ("is carrying", "has", "is wearing"), "handbag": ("is holding", "is carrying", "has"),
+             "shoulder bag": ("is carrying", "has")}
+_HAT = {"cap": ("cap", "baseball cap"), "beanie": ("beanie", "knit hat")}
+_WEAR = ("is wearing", "wears", "is dressed in", "has on")
+_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+
+
+def caption_pair(person: Person, rng: np.random.Generator) -> tuple[str, str]:
+    """Two captions of one photo that together mention every detail of ``person``."""
+    details = _details(person, rng)
+    # each detail goes to caption 0, caption 1, or (one time in four) both
+    where = rng.choice([0, 1, 2], size=len(details), p=[0.375, 0.375, 0.25])
+    out = []
+    for k in (0, 1):
+        mine = [d for d, w in zip(details, where) if w in (k, 2)]
+        out.append(_caption(person, [mine[i] for i in rng.permutation(len(mine))], rng))
+    return out[0], out[1]
+
+
+def caption_tokens(caption: str) -> list[str]:
+    """Lower-case word tokens, like CUHK-PEDES ``processed_tokens``."""
+    return _WORD.findall(caption.lower())
+
+
+def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _garment(person: Person, rng: np.random.Generator) -> str:
+    noun = _pick(rng, _GARMENT[person.garment])
+    colour = person.garment_colour
+    if not person.stripes:
+        return f"a {colour} {noun}"
+    if rng.random() < 0.5:
+        return f"a {colour} {noun} with {person.stripes} stripes"
+    return f"a {colour} and {person.stripes} striped {noun}"
+
+
+def _phrase(rng: np.random.Generator, noun: str, verbs: tuple[str, ...] = _WEAR) -> tuple[str, str]:
+    return noun, f"{_pick(rng, verbs)} {noun}"
+
+
+def _details(person: Person, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """(noun phrase, verb phrase) for each small detail of ``person``."""
+    p = person
+    hair = f"{p.hair_length} {p.hair_colour} hair"
+    out = [(hair, f"has {hair}"), _phrase(rng, f"{p.shoes_colour} {_pick(rng, ('shoes', 'sneakers', 'boots'))}")]
+    if p.lower:
+        article = "a " if p.lower == "skirt" else ""
+        out.append(_phrase(rng, f"{article}{p.lower_colour} {_pick(rng, _LOWER[p.lower])}"))
+    if p.bag != "none":
+        out.append(_phrase(rng, f"a {p.bag_colour} {_pick(rng, _BAG[p.bag])}", _BAG_VERB[p.bag]))
+    if p.hat != "none":
+        out.append(_phrase(rng, f"a {p.hat_colour} {_pick(rng, _HAT[p.hat])}"))
+    if p.glasses:
+        out.append(_phrase(rng, _pick(rng, ("glasses", "a pair of glasses", "spectacles")),
+                           ("wears", "has on", "is wearing")))
+    if p.umbrella:
+        out.append(_phrase(rng, f"a {p.umbrella} umbrella", ("is holding", "is carrying")))
+    return out
+
+
+def _caption(person: Person, details: list[tuple[str, str]], rng: np.random.Generator) -> str:
+    """One caption: the garment first, then the given details, in one of three sentence shapes."""
+    subject = _pick(rng, _NEUTRAL) if rng.random() < 0.1 else _pick(rng, _SUBJECT[person.gender])
+    pronoun = _PRONOUN[person.gender]
+    garment = _garment(person, rng)
+    style = int(rng.integers(3))
+    if style == 0:  # "A woman in a red coat with a brown backpack and white shoes."
+        return _sentence(f"{subject} in {garment}", [d[0] for d in details], " with ")
+    if style == 1:  # "The woman is wearing a red coat and black pants. She is carrying ..."
+        head = _join([f"{_pick(rng, _WEAR)} {garment}", *[d[1] for d in details[:1]]])
+        rest = [d[1] for d in details[1:]]
+        tail = [_sentence(pronoun, rest[i:i + 2], " ") for i in range(0, len(rest), 2)]
+        return " ".join([f"{subject} {head}.", *tail])
+    # "This man has short black hair and a green cap. He is wearing a blue shirt."
+    first, later = details[: len(details) // 2], details[len(details) // 2:]
+    opening = _sentence(subject, [d[1] for d in first], " ") if first else ""
+    closing = _sentence(pronoun if first else subject, [f"{_pick(rng, _WEAR)} {garment}", *[d[1] for d in later]], " ")
+    return " ".join(s for s in (opening, closing) if s)
+
+
+def _join(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _sentence(head: str, parts: list[str], glue: str) -> str:
+    body = _join(parts)
+    return f"{head}{glue}{body}." if body else f"{head}."
