@@ -1,0 +1,79 @@
+"""``hf``: a local causal language model (e.g. Qwen3) through transformers.
+
+The model is loaded from a local folder only (``local_files_only``): nothing
+is downloaded. Chat models get their own chat template (thinking disabled);
+``<think>`` blocks in an answer are dropped before parsing.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from calibclip.composite.rewriters.base import LLMRewriter, Rewriter
+from calibclip.errors import WeightsNotFound
+
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
+
+
+def load_causal_lm(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
+    """Load (model, tokenizer) from a local transformers folder, or raise ``WeightsNotFound``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise WeightsNotFound(f"no causal LM at {folder} (config.json missing)",
+                              "pass --llm a local transformers folder, e.g. a downloaded Qwen3 checkpoint")
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+    return model.to(device).eval(), tokenizer
+
+
+class HFRewriter(LLMRewriter):
+    """Greedy generation with a local causal LM; batched, left-padded.
+
+    Args:
+        path: local model folder (ignored when ``model`` and ``tokenizer`` are given).
+        model, tokenizer: an already built transformers model / tokenizer.
+        device: "cpu" or "cuda".
+        max_new_tokens: answer length cap (a TIGR line is 60–150 tokens).
+        batch_size: prompts per ``generate`` call.
+    """
+
+    name = "hf"
+
+    def __init__(self, path: str | Path | None = None, model: Any = None, tokenizer: Any = None,
+                 device: str = "cpu", max_new_tokens: int = 160, batch_size: int = 8,
+                 rule: Rewriter | None = None) -> None:
+        super().__init__(rule)
+        if model is None or tokenizer is None:
+            if path is None:
+                raise WeightsNotFound("the hf rewriter needs a local model folder",
+                                      "pass --llm /path/to/Qwen3 (a transformers checkpoint folder)")
+            model, tokenizer = load_causal_lm(path, device)
+        self.model, self.tokenizer = model, tokenizer
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+
+    def _chat(self, prompt: str) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            return prompt
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                  add_generation_prompt=True, enable_thinking=False)
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        import torch
+
+        answers: list[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            texts = [self._chat(p) for p in prompts[start:start + self.batch_size]]
+            batch = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.model.device)
+            with torch.no_grad():
+                out = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                          pad_token_id=self.tokenizer.pad_token_id)
+            new = out[:, batch["input_ids"].shape[1]:]
+            decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            answers.extend(_THINK.sub("", text).strip() for text in decoded)
+        return answers
