@@ -25,6 +25,7 @@ _BAG_VERB = {"backpack": ("is carrying", "has", "is wearing"), "handbag": ("is h
              "shoulder bag": ("is carrying", "has")}
 _HAT = {"cap": ("cap", "baseball cap"), "beanie": ("beanie", "knit hat")}
 _WEAR = ("is wearing", "wears", "is dressed in", "has on")
+_WEAR_SMALL = ("is wearing", "wears", "has on")
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 
@@ -49,17 +50,21 @@ def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _garment(person: Person, rng: np.random.Generator) -> str:
+def _a(phrase: str) -> str:
+    return f"{'an' if phrase[0] in 'aeiou' else 'a'} {phrase}"
+
+
+def _garment(person: Person, rng: np.random.Generator, stripes_as_with: bool = True) -> str:
     noun = _pick(rng, _GARMENT[person.garment])
     colour = person.garment_colour
     if not person.stripes:
-        return f"a {colour} {noun}"
-    if rng.random() < 0.5:
-        return f"a {colour} {noun} with {person.stripes} stripes"
-    return f"a {colour} and {person.stripes} striped {noun}"
+        return _a(f"{colour} {noun}")
+    if stripes_as_with and rng.random() < 0.5:
+        return _a(f"{colour} {noun} with {person.stripes} stripes")
+    return _a(f"{colour} and {person.stripes} striped {noun}")
 
 
-def _phrase(rng: np.random.Generator, noun: str, verbs: tuple[str, ...] = _WEAR) -> tuple[str, str]:
+def _phrase(rng: np.random.Generator, noun: str, verbs: tuple[str, ...] = _WEAR_SMALL) -> tuple[str, str]:
     return noun, f"{_pick(rng, verbs)} {noun}"
 
 
@@ -68,18 +73,18 @@ def _details(person: Person, rng: np.random.Generator) -> list[tuple[str, str]]:
     p = person
     hair = f"{p.hair_length} {p.hair_colour} hair"
     out = [(hair, f"has {hair}"), _phrase(rng, f"{p.shoes_colour} {_pick(rng, ('shoes', 'sneakers', 'boots'))}")]
-    if p.lower:
-        article = "a " if p.lower == "skirt" else ""
-        out.append(_phrase(rng, f"{article}{p.lower_colour} {_pick(rng, _LOWER[p.lower])}"))
+    if p.lower == "skirt":
+        out.append(_phrase(rng, _a(f"{p.lower_colour} {_pick(rng, _LOWER[p.lower])}"), _WEAR))
+    elif p.lower:
+        out.append(_phrase(rng, f"{p.lower_colour} {_pick(rng, _LOWER[p.lower])}", _WEAR))
     if p.bag != "none":
-        out.append(_phrase(rng, f"a {p.bag_colour} {_pick(rng, _BAG[p.bag])}", _BAG_VERB[p.bag]))
+        out.append(_phrase(rng, _a(f"{p.bag_colour} {_pick(rng, _BAG[p.bag])}"), _BAG_VERB[p.bag]))
     if p.hat != "none":
-        out.append(_phrase(rng, f"a {p.hat_colour} {_pick(rng, _HAT[p.hat])}"))
+        out.append(_phrase(rng, _a(f"{p.hat_colour} {_pick(rng, _HAT[p.hat])}")))
     if p.glasses:
-        out.append(_phrase(rng, _pick(rng, ("glasses", "a pair of glasses", "spectacles")),
-                           ("wears", "has on", "is wearing")))
+        out.append(_phrase(rng, _pick(rng, ("glasses", "a pair of glasses", "spectacles"))))
     if p.umbrella:
-        out.append(_phrase(rng, f"a {p.umbrella} umbrella", ("is holding", "is carrying")))
+        out.append(_phrase(rng, _a(f"{p.umbrella} umbrella"), ("is holding", "is carrying")))
     return out
 
 
@@ -87,8 +92,8 @@ def _caption(person: Person, details: list[tuple[str, str]], rng: np.random.Gene
     """One caption: the garment first, then the given details, in one of three sentence shapes."""
     subject = _pick(rng, _NEUTRAL) if rng.random() < 0.1 else _pick(rng, _SUBJECT[person.gender])
     pronoun = _PRONOUN[person.gender]
-    garment = _garment(person, rng)
     style = int(rng.integers(3))
+    garment = _garment(person, rng, stripes_as_with=style != 0)
     if style == 0:  # "A woman in a red coat with a brown backpack and white shoes."
         return _sentence(f"{subject} in {garment}", [d[0] for d in details], " with ")
     if style == 1:  # "The woman is wearing a red coat and black pants. She is carrying ..."
@@ -99,7 +104,8 @@ def _caption(person: Person, details: list[tuple[str, str]], rng: np.random.Gene
     # "This man has short black hair and a green cap. He is wearing a blue shirt."
     first, later = details[: len(details) // 2], details[len(details) // 2:]
     opening = _sentence(subject, [d[1] for d in first], " ") if first else ""
-    closing = _sentence(pronoun if first else subject, [f"{_pick(rng, _WEAR)} {garment}", *[d[1] for d in later]], " ")
+    wear = f"{_pick(rng, _WEAR)} {garment}"
+    closing = _sentence(pronoun if first else subject, [wear, *[d[1] for d in later]], " ")
     return " ".join(s for s in (opening, closing) if s)
 
 

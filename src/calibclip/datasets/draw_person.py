@@ -115,7 +115,7 @@ def _background(view: View, rng: np.random.Generator) -> Image.Image:
 
 def _light(image: Image.Image, view: View, rng: np.random.Generator) -> Image.Image:
     pixels = np.asarray(image, dtype=np.float32) * view.brightness
-    pixels += rng.normal(0, view.noise, size=pixels.shape)
+    pixels += rng.standard_normal((HEIGHT, WIDTH, 1), dtype=np.float32) * view.noise  # luminance noise
     return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
 
 
@@ -127,21 +127,26 @@ class _Figure:
 
     def colour(self, name: str, table: dict = PALETTE) -> tuple[int, int, int]:
         """The named colour with a little per-photo jitter (dye and white balance vary)."""
-        return tuple(int(np.clip(c + self.rng.integers(-12, 13), 0, 255)) for c in table[name])
+        jitter = self.rng.integers(-12, 13, size=3)
+        return tuple(min(255, max(0, int(c + j))) for c, j in zip(table[name], jitter))
 
     def draw(self) -> None:
         p = self.p
         skin = SKIN[p.skin]
+        hair = self.colour(p.hair_colour, HAIR)
         if p.hair_length == "long":
-            self.d.rounded_rectangle((44, 38, 84, 118), 12, fill=self.colour(p.hair_colour, HAIR))
+            self.d.rounded_rectangle((42, 36, 86, 120), 12, fill=hair)
         if p.bag == "backpack":
             self._backpack()
         self._legs(skin)
         self._torso()
         self._arms(skin)
         self.d.rectangle((58, 66, 70, 80), fill=skin)
+        if p.hair_length == "long":  # strands falling over the shoulders, in front of the garment
+            self.d.rounded_rectangle((42, 44, 52, 116), 4, fill=hair)
+            self.d.rounded_rectangle((76, 44, 86, 116), 4, fill=hair)
         self.d.ellipse((46, 34, 82, 72), fill=skin)
-        self._head_details()
+        self._head_details(hair)
         if p.bag in ("handbag", "shoulder bag"):
             self._hand_bag()
         if p.umbrella:
@@ -186,9 +191,8 @@ class _Figure:
             self.d.line((*shoulder, *hand), fill=sleeve, width=12)
             self.d.ellipse((hand[0] - 6, hand[1] - 4, hand[0] + 6, hand[1] + 8), fill=skin)
 
-    def _head_details(self) -> None:
+    def _head_details(self, hair: tuple[int, int, int]) -> None:
         p = self.p
-        hair = self.colour(p.hair_colour, HAIR)
         self.d.chord((45, 30, 83, 62), 180, 360, fill=hair)
         if p.hat == "cap":
             hat = self.colour(p.hat_colour)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -87,14 +88,14 @@ def generate_pedes(out_dir: str | Path, seed: int = 0, ids: int | None = None, s
 
 def split_sizes(scale: str = "default", ids: int | None = None) -> dict[str, int]:
     """Identities per split: a named scale, or ``ids`` split 6:1:2 (train:val:test)."""
-    if ids is not None:
-        if ids < 3:
-            raise DatasetLayoutError(f"--ids {ids} is too few", "use at least 3 identities (one per split)")
-        test, val = max(1, round(ids * 2 / 9)), max(1, round(ids / 9))
-        return {"train": ids - test - val, "val": val, "test": test}
     if scale not in SCALES:
         raise DatasetLayoutError(f"unknown scale {scale!r}", f"use one of {', '.join(SCALES)}")
-    return dict(zip(("train", "val", "test"), SCALES[scale]))
+    if ids is None:
+        return dict(zip(("train", "val", "test"), SCALES[scale]))
+    if ids < 3:
+        raise DatasetLayoutError(f"--ids {ids} is too few", "use at least 3 identities (one per split)")
+    test, val = max(1, round(ids * 2 / 9)), max(1, round(ids / 9))
+    return {"train": ids - test - val, "val": val, "test": test}
 
 
 def sample_person(rng: np.random.Generator) -> Person:
@@ -188,7 +189,8 @@ def _render_all(shots: list[Shot], seed: int) -> list[bytes]:
     workers = min(os.cpu_count() or 1, 8)
     if len(jobs) < _POOL_MIN_IMAGES or workers < 2:
         return [_render(job) for job in tqdm(jobs, desc="drawing", unit="img", leave=False)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # fork: children only draw with numpy and PIL, and need no re-import of the caller's main module
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         return list(tqdm(pool.map(_render, jobs, chunksize=32), total=len(jobs), desc="drawing", unit="img",
                          leave=False))
 
