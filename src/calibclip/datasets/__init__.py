@@ -10,6 +10,12 @@ _LAZY = {
     "iter_pedes_pairs": "calibclip.datasets.pedes",
     "PedesSplit": "calibclip.datasets.pedes",
     "generate_pedes": "calibclip.datasets.synthetic_pedes",
+    "load_tigr": "calibclip.datasets.tigr",
+    "iter_pairs": "calibclip.datasets.tigr",
+    "TigrSet": "calibclip.datasets.tigr",
+    "TigrQuery": "calibclip.datasets.tigr",
+    "PairImages": "calibclip.datasets.tigr",
+    "generate_tigr": "calibclip.datasets.synthetic_tigr",
 }
 
 
