@@ -127,7 +127,7 @@ class _Builder:
                 continue
             pieces = [p for p in phrases if p] or [[]]
             out.extend(_sentence(subject + p) for p in pieces)
-        return [c for c in out if c]
+        return list(dict.fromkeys(c for c in out if c))
 
 
 def _sentence(words: list[str]) -> str:
@@ -180,13 +180,17 @@ def decompose(text: str) -> list[str]:
 
 
 class RuleRewriter(Rewriter):
-    """Offline, deterministic decomposition for English and Chinese queries."""
+    """Offline, deterministic decomposition; the Chinese rules apply to any text with Han characters.
+
+    The language follows the text, not ``lang``: an English query in a Chinese
+    run is still split with the English rules.
+    """
 
     name = "rule"
 
     def rewrite(self, query: str, lang: str = "en") -> Clauses:
         query = check_query(query, lang)
-        if lang == "zh":
+        if any("\u4e00" <= ch <= "\u9fff" for ch in query):
             from calibclip.composite.rewriters.rule_zh import rewrite_zh
 
             return rewrite_zh(query)

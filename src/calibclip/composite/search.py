@@ -1,0 +1,165 @@
+"""CsdCLIP composite search: rewrite queries, score every clause in one batch, combine.
+
+All texts of all queries (raw query, optimized query, AND and NOT clauses,
+deduplicated) are encoded in ONE text batch and scored against the gallery
+with ONE matrix product; ``scoring.composite_scores`` then combines them per
+query. With a ``CalibratedRetriever`` the texts are scored by CalibCLIP
+instead (DCC texts against CVE images, top-K rerank), so both methods stack.
+
+The *baseline* is plain CLIP on the raw query as typed: what a user gets
+without either method.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import torch
+
+from calibclip.backbones.base import Backbone
+from calibclip.calibration.rerank import first_stage_order
+from calibclip.composite.rewriters import Rewriter, create_rewriter
+from calibclip.composite.scoring import ClauseLayout, composite_scores
+from calibclip.config import CompositeConfig
+from calibclip.errors import BadQuery, ConfigError
+from calibclip.types import Clauses
+
+if TYPE_CHECKING:
+    from calibclip.calibration.retriever import CalibratedRetriever
+
+
+@dataclass
+class CompositeResult:
+    """Scores (Q, G) float32 per method plus the clause scores behind the top composite results.
+
+    Attributes:
+        clauses: the decomposition of each query.
+        baseline: plain scores of each raw query.
+        composite: composite scores (over calibrated clause scores when calibration is on).
+        calibrated: CalibCLIP scores of each raw query, or None without calibration.
+        explanations: per query, for its top ``explain_top`` composite results:
+            ``{"index", "score", "and": {clause: sim}, "not": {clause: sim}}``.
+    """
+
+    clauses: list[Clauses]
+    baseline: np.ndarray
+    composite: np.ndarray
+    calibrated: np.ndarray | None = None
+    explanations: list[list[dict]] = field(default_factory=list)
+
+
+def _texts_of(clauses: Sequence[Clauses]) -> tuple[list[str], dict[str, int]]:
+    """Unique texts to encode (raw, optimized, clauses of every query) and their row numbers."""
+    rows: dict[str, int] = {}
+    for c in clauses:
+        for text in (c.raw, c.optimized, *c.and_clauses, *c.not_clauses):
+            rows.setdefault(text, len(rows))
+    return list(rows), rows
+
+
+def _check_clauses(c: Clauses) -> Clauses:
+    if not c.raw.strip() and not c.optimized.strip():
+        raise BadQuery("empty query in composite search", "every query needs text to search for")
+    blank = [x for x in (*c.and_clauses, *c.not_clauses) if not x.strip()]
+    if blank or not c.optimized.strip():
+        return Clauses(raw=c.raw or c.optimized, optimized=c.optimized.strip() or c.raw,
+                       and_clauses=tuple(x for x in c.and_clauses if x.strip()),
+                       not_clauses=tuple(x for x in c.not_clauses if x.strip()),
+                       time=c.time, place=c.place, person=c.person, intention=c.intention)
+    return c
+
+
+class CompositeSearcher:
+    """Composite (CsdCLIP) scoring of queries against one gallery, optionally over CalibCLIP.
+
+    Example:
+        >>> searcher = CompositeSearcher(load_backbone("tiny"), rewriter=create_rewriter("rule"))
+        >>> result = searcher.score(["a man in a red coat, no bag"], gallery_embeddings)
+        >>> result.composite.shape                                    # (1, G)
+    """
+
+    def __init__(self, backbone: Backbone, cfg: CompositeConfig | None = None, rewriter: Rewriter | None = None,
+                 calibration: "CalibratedRetriever | None" = None, lang: str = "en") -> None:
+        self.backbone = backbone
+        self.cfg = cfg or CompositeConfig()
+        self.rewriter = rewriter or create_rewriter("rule")
+        self.calibration = calibration
+        self.lang = lang
+
+    def decompose(self, queries: Sequence[str] | Sequence[Clauses]) -> list[Clauses]:
+        """Rewrite raw strings with the rewriter; ``Clauses`` pass through (checked)."""
+        if not len(queries):
+            raise BadQuery("no queries to search", "pass at least one query")
+        texts = [q for q in queries if not isinstance(q, Clauses)]
+        rewritten = iter(self.rewriter.rewrite_many(texts, self.lang) if texts else [])
+        return [_check_clauses(q if isinstance(q, Clauses) else next(rewritten)) for q in queries]
+
+    def _score_texts(self, texts: list[str], gallery_emb: np.ndarray | torch.Tensor | None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(plain scores, calibrated scores or None) of ``texts`` against the gallery, (T, G) each."""
+        if self.calibration is not None:
+            scored = self.calibration.score(texts)
+            return scored["baseline"], scored["calibrated"]
+        if gallery_emb is None:
+            raise ConfigError("no gallery embeddings to score against",
+                              "pass gallery_emb (G, D) or a CalibratedRetriever with an encoded gallery")
+        gallery = torch.as_tensor(np.asarray(gallery_emb), dtype=torch.float32)
+        if gallery.ndim != 2 or gallery.shape[1] != self.backbone.embed_dim:
+            raise ConfigError(f"gallery embeddings have shape {tuple(gallery.shape)}",
+                              f"expected (G, {self.backbone.embed_dim}) from the same backbone")
+        return (self.backbone.embed_texts(texts) @ gallery.T).numpy(), None
+
+    def score(self, queries: Sequence[str] | Sequence[Clauses], gallery_emb: np.ndarray | torch.Tensor | None = None,
+              explain_top: int = 10, skipped: Sequence[int] = ()) -> CompositeResult:
+        """Baseline, (calibrated) and composite scores of ``queries`` over the whole gallery.
+
+        ``skipped`` lists gallery rows that hold no image (unreadable files):
+        they are scored last by every method.
+        """
+        clauses = self.decompose(queries)
+        texts, rows = _texts_of(clauses)
+        plain, calibrated = self._score_texts(texts, gallery_emb)
+        clause_src = calibrated if calibrated is not None else plain
+        layout, clause_rows = _layout(clauses, rows)
+        raw = np.array([rows[c.raw] for c in clauses])
+        optimized = np.array([rows[c.optimized] for c in clauses])
+        fallback = clause_src[raw]
+        composite = composite_scores(fallback, clause_src[optimized], clause_src[clause_rows], layout, self.cfg)
+        result = CompositeResult(clauses=clauses, baseline=plain[raw].astype(np.float32),
+                                 composite=composite,
+                                 calibrated=None if calibrated is None else calibrated[raw].astype(np.float32))
+        _push_down(result, list(skipped))
+        result.explanations = _explain(result, clause_src, rows, explain_top)
+        return result
+
+
+def _layout(clauses: Sequence[Clauses], rows: dict[str, int]) -> tuple[ClauseLayout, np.ndarray]:
+    owner, is_not, text_rows = [], [], []
+    for q, c in enumerate(clauses):
+        for text, negated in [*((t, False) for t in c.and_clauses), *((t, True) for t in c.not_clauses)]:
+            owner.append(q)
+            is_not.append(negated)
+            text_rows.append(rows[text])
+    return (ClauseLayout(np.array(owner, dtype=np.int64), np.array(is_not, dtype=bool)),
+            np.array(text_rows, dtype=np.int64))
+
+
+def _push_down(result: CompositeResult, skipped: list[int]) -> None:
+    """Score gallery rows without an image below every real candidate, in every matrix."""
+    if not skipped:
+        return
+    for scores in (result.baseline, result.composite, result.calibrated):
+        if scores is not None and scores.size:
+            scores[:, skipped] = np.delete(scores, skipped, axis=1).min(initial=0.0) - 1.0
+
+
+def _explain(result: CompositeResult, scores: np.ndarray, rows: dict[str, int], top: int) -> list[list[dict]]:
+    """Clause scores behind each query's top ``top`` composite results."""
+    order = first_stage_order(result.composite)[:, :max(0, top)]
+    out = []
+    for q, c in enumerate(result.clauses):
+        out.append([{"index": int(g), "score": float(result.composite[q, g]),
+                     "and": {t: float(scores[rows[t], g]) for t in c.and_clauses},
+                     "not": {t: float(scores[rows[t], g]) for t in c.not_clauses}} for g in order[q]])
+    return out
