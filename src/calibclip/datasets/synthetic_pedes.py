@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 SCALES = {"small": (100, 20, 60), "default": (600, 100, 200)}  # identities in (train, val, test)
 DOMINANT_COLOURS = ("red", "blue", "black", "white", "green")
 DETAIL_COLOURS = tuple(PALETTE)
-HELDOUT_SHARE = 0.2      # share of (garment colour, bag colour) pairs that only the test split has
+HELDOUT_PER_COLOUR = 2   # bag colours per dominant colour whose pairing only the test split has
 FORCED_HELDOUT = 0.5     # share of test identities drawn with a held-out pair
 META_FILE = "synth_meta.json"
 _NAMES = {
@@ -141,9 +141,9 @@ def _check_layouts(out: Path, layouts: Sequence[str]) -> list[str]:
 
 
 def _heldout_pairs(rng: np.random.Generator) -> set[tuple[str, str]]:
-    pairs = [(g, b) for g in DOMINANT_COLOURS for b in DETAIL_COLOURS]
-    chosen = rng.choice(len(pairs), size=round(HELDOUT_SHARE * len(pairs)), replace=False)
-    return {pairs[i] for i in sorted(chosen)}
+    """Per dominant colour, a few bag colours whose pairing with it only the test split has."""
+    return {(garment, str(bag)) for garment in DOMINANT_COLOURS
+            for bag in rng.choice(DETAIL_COLOURS, size=HELDOUT_PER_COLOUR, replace=False)}
 
 
 def _sample_identities(rng: np.random.Generator, sizes: dict[str, int],
