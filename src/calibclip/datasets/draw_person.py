@@ -137,10 +137,12 @@ class _Figure:
         if p.hair_length == "long":
             self.d.rounded_rectangle((42, 36, 86, 120), 12, fill=hair)
         if p.bag == "backpack":
-            self._backpack()
+            self._backpack(front=False)
         self._legs(skin)
         self._torso()
         self._arms(skin)
+        if p.bag == "backpack":
+            self._backpack(front=True)
         self.d.rectangle((58, 66, 70, 80), fill=skin)
         if p.hair_length == "long":  # strands falling over the shoulders, in front of the garment
             self.d.rounded_rectangle((42, 44, 52, 116), 4, fill=hair)
@@ -154,8 +156,7 @@ class _Figure:
 
     def _legs(self, skin: tuple[int, int, int]) -> None:
         p, spread = self.p, self.v.leg_spread
-        trousers = p.lower == "trousers" or p.garment == "coat" and p.lower != "skirt"
-        leg = self.colour(p.lower_colour) if trousers and p.lower_colour else skin
+        leg = self.colour(p.lower_colour) if p.lower == "trousers" else skin
         self.d.rectangle((43 - spread, 180, 62, 334), fill=leg)
         self.d.rectangle((66, 180, 85 + spread, 334), fill=leg)
         if p.lower == "shorts":
@@ -193,7 +194,7 @@ class _Figure:
 
     def _head_details(self, hair: tuple[int, int, int]) -> None:
         p = self.p
-        self.d.chord((45, 30, 83, 62), 180, 360, fill=hair)
+        self.d.chord((45, 30, 83, 62), 160, 380, fill=hair)  # reaches below a hat's rim at the sides
         if p.hat == "cap":
             hat = self.colour(p.hat_colour)
             self.d.chord((45, 26, 83, 56), 180, 360, fill=hat)
@@ -205,13 +206,15 @@ class _Figure:
                 self.d.rectangle((x, 48, x + 10, 56), outline=(15, 15, 15), width=2)
             self.d.line((62, 51, 66, 51), fill=(15, 15, 15), width=2)
 
-    def _backpack(self) -> None:
-        side = self.v.bag_side
+    def _backpack(self, front: bool) -> None:
+        """The pack sticks out behind one shoulder; both straps cross the chest in front."""
         colour = self.colour(self.p.bag_colour)
-        x0 = 86 if side > 0 else 22
-        self.d.rounded_rectangle((x0, 92, x0 + 20, 170), 5, fill=colour)
-        strap = 80 if side > 0 else 48
-        self.d.line((strap, 80, strap, 150), fill=colour, width=4)
+        if front:
+            for x in (46, 82):
+                self.d.line((x, 80, x, 138), fill=colour, width=5)
+        else:
+            x0 = 88 if self.v.bag_side > 0 else 16
+            self.d.rounded_rectangle((x0, 88, x0 + 24, 172), 6, fill=colour)
 
     def _hand_bag(self) -> None:
         side, colour = self.v.bag_side, self.colour(self.p.bag_colour)

@@ -105,8 +105,9 @@ def sample_person(rng: np.random.Generator) -> Person:
     garment = str(rng.choice(["coat", "dress", "top"], p=[0.4, 0.25, 0.35] if woman else [0.5, 0.0, 0.5]))
     colour = str(rng.choice(DOMINANT_COLOURS))
     others = [c for c in DETAIL_COLOURS if c != colour]
-    lower = None if garment == "dress" else str(
-        rng.choice(["trousers", "shorts", "skirt"], p=[0.5, 0.2, 0.3] if woman else [0.75, 0.25, 0.0]))
+    # a long coat hides shorts and skirts, so under a coat only trousers are drawn and described
+    lower = None if garment == "dress" else "trousers" if garment == "coat" else str(
+        rng.choice(["trousers", "shorts", "skirt"], p=[0.4, 0.2, 0.4] if woman else [0.7, 0.3, 0.0]))
     bag = str(rng.choice(["none", "backpack", "handbag", "shoulder bag"]))
     hat = str(rng.choice(["none", "cap", "beanie"], p=[0.55, 0.25, 0.2]))
     return Person(
