@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "backbones": "backbones",
     "encode": "encode",
     "synth": "synth",
+    "convert": "convert",
     "train": "train",
 }
 
