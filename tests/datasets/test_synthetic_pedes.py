@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from calibclip.cli.main import main
-from calibclip.datasets.draw_person import PALETTE, Person, View, render_person
+from calibclip.datasets.draw_person import HAIR, PALETTE, Person, View, render_person
 from calibclip.datasets.pedes import load_pedes
-from calibclip.datasets.synthetic_pedes import generate_pedes, split_sizes
+from calibclip.datasets.synthetic_pedes import generate_pedes, sample_person, split_sizes
 from calibclip.errors import DatasetLayoutError
 
 ALL_LAYOUTS = ("cuhkpedes", "icfgpedes", "rstpreid", "annotations")
@@ -128,16 +128,36 @@ def test_caption_pairs_cover_every_detail_and_vary(small):
     assert len(openings) > 20
 
 
+CLEAN_VIEW = View(scale=1.0, dx=0, dy=0, arm_swing=0.0, leg_spread=0, bag_side=1, background="plain",
+                  background_rgb=(90, 90, 90), brightness=1.0, noise=0.0, camera=1)
+
+
+def _colour_share(pixels: np.ndarray, rgb) -> float:
+    return float((np.abs(pixels - rgb).max(axis=2) <= 15).mean())
+
+
+def test_every_described_colour_is_visible():
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        person = sample_person(rng)
+        pixels = np.asarray(render_person(person, CLEAN_VIEW, rng), dtype=float)
+        described = {"hair_colour": HAIR[person.hair_colour]}
+        for field in ("garment_colour", "stripes", "lower_colour", "shoes_colour", "bag_colour", "hat_colour",
+                      "umbrella"):
+            if getattr(person, field):
+                described[field] = PALETTE[getattr(person, field)]
+        for field, rgb in described.items():
+            assert _colour_share(pixels, rgb) * pixels.shape[0] * pixels.shape[1] >= 40, (field, person)
+
+
 def test_garment_dominates_and_details_are_small():
     person = Person(gender="woman", hair_colour="black", hair_length="short", garment="coat",
                     garment_colour="red", stripes=None, lower="trousers", lower_colour="blue", shoes_colour="white",
                     bag="handbag", bag_colour="yellow", hat="none", hat_colour=None, glasses=False, umbrella=None)
-    view = View(scale=1.0, dx=0, dy=0, arm_swing=0.0, leg_spread=0, bag_side=1, background="plain",
-                background_rgb=(90, 90, 90), brightness=1.0, noise=0.0, camera=1)
-    pixels = np.asarray(render_person(person, view, np.random.default_rng(0)), dtype=float)
+    pixels = np.asarray(render_person(person, CLEAN_VIEW, np.random.default_rng(0)), dtype=float)
 
     def share(colour: str) -> float:
-        return float((np.abs(pixels - PALETTE[colour]).max(axis=2) <= 15).mean())
+        return _colour_share(pixels, PALETTE[colour])
 
     assert share("red") > 0.12 and 0.002 < share("yellow") < 0.02 and share("white") < 0.02
     assert share("red") > 8 * share("yellow")
