@@ -1,0 +1,352 @@
+"""``openclip`` backbone: any open_clip architecture with open_clip's own transform and tokenizer.
+
+Spec forms (the weights field after the architecture):
+
+* ``openclip:ViT-B-16:openai`` — an open_clip pretrained tag (downloaded, or read from the cache);
+* ``openclip:ViT-B-16:/path/w.bin`` — a local checkpoint, loaded by open_clip's own loader;
+* ``openclip:ViT-B-16:openai=/path/w.bin`` — a local file holding a tag's weights: the tag's
+  preprocessing and QuickGELU setting travel with it (open_clip issues #771 and #1068);
+* ``openclip:ViT-B-16:none`` — random initialisation (seeded, so two loads agree).
+
+The architecture may end in ``@HxW`` (``ViT-B-16@384x128``) to run at another input size; the
+position embedding of loaded weights is resampled to the new patch grid (``resize_pos_embed``).
+An original OpenAI TorchScript archive (``ViT-B-16.pt``) is recognised and loaded with QuickGELU.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from calibclip.backbones.base import Backbone, VitParts
+from calibclip.errors import CheckpointMismatch, NotApplicable, SpecError, WeightsNotFound
+from calibclip.types import BackboneSpec
+
+log = logging.getLogger(__name__)
+
+HUB_FILE = "open_clip_pytorch_model.bin"
+_SIZE = re.compile(r"^(?P<arch>.+)@(?P<h>\d+)x(?P<w>\d+)$")
+_OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+_PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode")
+
+
+def resize_pos_embed(pos_embed: torch.Tensor, old_grid: Sequence[int], new_grid: Sequence[int]) -> torch.Tensor:
+    """Resample a ViT position table (prefix + g0*g1, W) to another patch grid.
+
+    The prefix rows (the CLS token) are kept; the grid is interpolated bicubically with the
+    settings of open_clip's own loader, but the old grid may be non-square (a 24×8 grid from a
+    384×128 person-retrieval checkpoint), which open_clip's square-only resize cannot read.
+    """
+    old_grid, new_grid = tuple(int(g) for g in old_grid), tuple(int(g) for g in new_grid)
+    prefix = pos_embed.shape[0] - old_grid[0] * old_grid[1]
+    if prefix < 0:
+        raise CheckpointMismatch(f"position embedding has {pos_embed.shape[0]} rows, fewer than a "
+                                 f"{old_grid[0]}x{old_grid[1]} grid", "check the checkpoint's input size")
+    if old_grid == new_grid:
+        return pos_embed.clone()
+    width = pos_embed.shape[-1]
+    grid = pos_embed[prefix:].reshape(1, *old_grid, width).permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=new_grid, mode="bicubic", antialias=True, align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(-1, width).to(pos_embed.dtype)
+    return torch.cat([pos_embed[:prefix], grid])
+
+
+def _import_open_clip() -> Any:
+    try:
+        import open_clip
+    except ImportError as exc:
+        raise SpecError("the 'openclip' backbone needs open_clip", "pip install 'calibclip[openclip]'") from exc
+    return open_clip
+
+
+def _split_arch(arch: str, image_size: Sequence[int] | None) -> tuple[str, tuple[int, int] | None]:
+    """``ViT-B-16@384x128`` → (``ViT-B-16``, (384, 128)); an explicit ``image_size`` wins."""
+    match = _SIZE.match(arch)
+    if match:
+        arch = match["arch"]
+        image_size = image_size or (int(match["h"]), int(match["w"]))
+    return arch, (tuple(int(s) for s in image_size) if image_size else None)
+
+
+def _check_arch(open_clip: Any, arch: str) -> None:
+    names = open_clip.list_models()
+    if arch not in names:
+        close = [n for n in names if n.lower().startswith(arch.lower()[:5])][:6] or names[:6]
+        raise SpecError(f"unknown open_clip architecture {arch!r}",
+                        f"e.g. {', '.join(close)} (open_clip.list_models() has {len(names)})")
+
+
+def _is_torchscript(path: Path) -> bool:
+    """OpenAI released CLIP as TorchScript archives; nobody else ships CLIP that way."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any("/code/" in name for name in archive.namelist())
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.startswith((".", "~")) or Path(text).suffix in (
+        ".bin", ".pt", ".pth", ".safetensors", ".npz")
+
+
+class _Weights:
+    """Where the weights come from and the quirks that travel with them."""
+
+    def __init__(self, path: Path | None = None, tag_cfg: dict | None = None) -> None:
+        self.path = path
+        self.tag_cfg = tag_cfg or {}
+
+    @property
+    def quick_gelu(self) -> bool:
+        return bool(self.tag_cfg.get("quick_gelu")) or bool(self.path and _is_torchscript(self.path))
+
+    @property
+    def preprocess(self) -> dict:
+        """The tag's transform as ``create_model_and_transforms`` keywords (``image_mean``, ...)."""
+        return {f"image_{k}": self.tag_cfg[k] for k in _PREPROCESS_KEYS if k in self.tag_cfg}
+
+
+def _resolve_weights(open_clip: Any, arch: str, weights: str | None) -> _Weights:
+    """Turn the spec's weights field into a local file plus the tag's preprocessing and quirks."""
+    tags = open_clip.list_pretrained_tags_by_model(arch)
+    if weights is None:
+        if not tags:
+            raise WeightsNotFound(f"open_clip lists no pretrained weights for {arch!r}",
+                                  f"pass openclip:{arch}:/path/to/weights.bin or openclip:{arch}:none")
+        weights = "openai" if "openai" in tags else tags[0]
+    if weights == "none":
+        return _Weights()
+    tag, sep, file = weights.partition("=")
+    if Path(weights).expanduser().is_file() or (not sep and _looks_like_path(weights)):
+        tag, file = "", weights
+    if tag and tag not in tags:
+        raise SpecError(f"unknown open_clip tag {tag!r} for {arch}",
+                        f"known tags: {', '.join(tags) or 'none'}; or pass a file path, or 'none'")
+    tag_cfg = open_clip.get_pretrained_cfg(arch, tag) if tag else {}
+    if file:
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise WeightsNotFound(f"weights file not found: {path}",
+                                  f"pass an existing file: openclip:{arch}:/path/to/{HUB_FILE}")
+        return _Weights(path, tag_cfg)
+    return _Weights(_download(open_clip, arch, tag, tag_cfg), tag_cfg)
+
+
+def _download(open_clip: Any, arch: str, tag: str, tag_cfg: dict) -> Path:
+    """The tag's file from the local cache, or from the network where there is one."""
+    try:
+        return Path(open_clip.download_pretrained(tag_cfg))
+    except Exception as exc:  # huggingface_hub / urllib raise many types offline
+        where = tag_cfg.get("hf_hub") or tag_cfg.get("url") or "the open_clip hub"
+        raise WeightsNotFound(
+            f"cannot get open_clip weights {arch}/{tag}: not cached and not downloadable "
+            f"({type(exc).__name__})",
+            f"download {HUB_FILE} from {where} and pass openclip:{arch}:{tag}=/path/to/{HUB_FILE}") from exc
+
+
+def _create(open_clip: Any, arch: str, weights: _Weights, image_size: tuple[int, int] | None) -> tuple[Any, Any]:
+    """Build model + eval transform; checkpoint problems become ``CheckpointMismatch``."""
+    scripted = weights.path is not None and _is_torchscript(weights.path)
+    plain_file = weights.path if weights.path is not None and not scripted else None
+    if plain_file is not None and not weights.tag_cfg and "openai" in open_clip.list_pretrained_tags_by_model(arch):
+        log.warning("loading %s as %s with GELU; if it holds OpenAI weights, use openclip:%s:openai=%s "
+                    "(QuickGELU, open_clip #771)", plain_file, arch, arch, plain_file)
+    try:
+        model, _, transform = open_clip.create_model_and_transforms(
+            arch, pretrained=str(plain_file) if plain_file else None, force_quick_gelu=weights.quick_gelu,
+            force_image_size=image_size, **weights.preprocess)
+        if scripted:
+            _load_torchscript(model, weights.path)
+    except CheckpointMismatch:
+        raise
+    except Exception as exc:  # torch.load / load_state_dict raise many types for a bad file
+        raise CheckpointMismatch(f"cannot load {weights.path} into open_clip {arch}: {type(exc).__name__}",
+                                 " ".join(str(exc).split())[:200]) from exc
+    return model, transform
+
+
+def _load_torchscript(model: torch.nn.Module, path: Path) -> None:
+    """Load an OpenAI TorchScript archive's weights (open_clip's loader refuses them with weights_only)."""
+    state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    for key in _OPENAI_EXTRA_KEYS:
+        state.pop(key, None)
+    visual = model.visual
+    old = state.get("visual.positional_embedding")
+    if old is not None and old.shape != visual.positional_embedding.shape:
+        side = int(round((old.shape[0] - 1) ** 0.5))
+        state["visual.positional_embedding"] = resize_pos_embed(old, (side, side), visual.grid_size)
+    model.load_state_dict(state, strict=True)
+
+
+def _vit_layout_ok(visual: Any) -> bool:
+    """A plain CLS-pooled ViT whose blocks use ``nn.MultiheadAttention`` (what CVE can recompute)."""
+    from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
+
+    if not isinstance(visual, VisionTransformer) or visual.attn_pool is not None or visual.pool_type != "tok":
+        return False
+    return visual.proj is not None and all(
+        type(block) is ResidualAttentionBlock and block.attn.in_proj_weight is not None
+        for block in visual.transformer.resblocks)
+
+
+def _run_blocks(transformer: Any, x: torch.Tensor, blocks: Sequence[Any]) -> torch.Tensor:
+    """Run (N, L, W) states through some of a transformer's blocks, minding its ``batch_first``."""
+    x = x if transformer.batch_first else x.transpose(0, 1)
+    for block in blocks:
+        x = block(x)
+    return x if transformer.batch_first else x.transpose(0, 1)
+
+
+def _in_proj(attn: torch.nn.MultiheadAttention) -> Callable[[torch.Tensor], tuple[torch.Tensor, ...]]:
+    return lambda t: F.linear(t, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+
+
+class OpenClipBackbone(Backbone):
+    """Adapter over an open_clip ``CLIP``/``CustomTextCLIP`` model.
+
+    Example:
+        >>> from calibclip.backbones import load_backbone
+        >>> model = load_backbone("openclip:ViT-B-16:none", device="cpu")
+        >>> model.supports_image_calibration
+        True
+    """
+
+    name = "openclip"
+
+    def __init__(self, spec: BackboneSpec, device: torch.device, model: Any, transform: Callable,
+                 tokenizer: Any, embed_dim: int) -> None:
+        super().__init__(spec, device)
+        self.model = model.to(device).eval()
+        self.transform = transform
+        self.tokenizer = tokenizer
+        self.embed_dim = embed_dim
+        self.context_length = int(tokenizer.context_length)
+        size = model.visual.image_size
+        self.image_size = (size, size) if isinstance(size, int) else tuple(size)
+        self.supports_image_calibration = _vit_layout_ok(model.visual)
+
+    @classmethod
+    def load(cls, spec: BackboneSpec, device: torch.device,
+             image_size: Sequence[int] | None = None) -> "OpenClipBackbone":
+        """Build from ``openclip:ARCH[@HxW]:TAG|PATH|TAG=PATH|none``; ``image_size`` (H, W) overrides."""
+        open_clip = _import_open_clip()
+        arch, image_size = _split_arch(spec.arch or "", image_size)
+        _check_arch(open_clip, arch)
+        if image_size is not None:
+            _check_image_size(open_clip, arch, image_size)
+        weights = _resolve_weights(open_clip, arch, spec.weights)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model, transform = _create(open_clip, arch, weights, image_size)
+        tokenizer = open_clip.get_tokenizer(arch)
+        return cls(spec, device, model, transform, tokenizer, int(open_clip.get_model_config(arch)["embed_dim"]))
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        return self.transform(image.convert("RGB"))
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.tokenizer(list(texts))
+
+    @torch.no_grad()
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels.to(self.device), normalize=True)
+
+    @torch.no_grad()
+    def encode_text(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(batch.to(self.device), normalize=True)
+
+    # -- calibration hooks ------------------------------------------------------
+    def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
+        if not self.supports_image_calibration:
+            return super()._vit_parts(pixels)
+        visual = self.model.visual
+        x = visual.conv1(pixels.to(self.device)).flatten(2).transpose(1, 2)
+        cls_token = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls_token, x], dim=1) + visual.positional_embedding.to(x.dtype)
+        x = visual.ln_pre(visual.patch_dropout(x))
+        blocks = visual.transformer.resblocks
+        x = _run_blocks(visual.transformer, x, blocks[:-1])
+        last = blocks[-1]
+        return VitParts(
+            hidden=x, ln_1=last.ln_1, qkv=_in_proj(last.attn), out_proj=last.attn.out_proj,
+            ln_2=last.ln_2, mlp=last.mlp, head=lambda t: visual.ln_post(t) @ visual.proj,
+            num_heads=last.attn.num_heads, grid=tuple(visual.grid_size), ls_1=last.ls_1, ls_2=last.ls_2)
+
+    def _text_attention(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One normal ``encode_text`` pass; a pre-hook keeps the last block's input and mask."""
+        transformer, end_index = self._text_layout()
+        ids = batch.to(self.device)
+        last = transformer.resblocks[-1]
+        seen: dict[str, Any] = {}
+
+        def keep_input(_module: Any, args: tuple, kwargs: dict) -> None:
+            seen["x"], seen["mask"] = args[0], kwargs.get("attn_mask")
+
+        handle = last.register_forward_pre_hook(keep_input, with_kwargs=True)
+        try:
+            with torch.no_grad():
+                embedding = self.model.encode_text(ids, normalize=True)
+        finally:
+            handle.remove()
+        x = seen["x"] if transformer.batch_first else seen["x"].transpose(0, 1)
+        eot = end_index(ids)
+        return embedding, _query_attention(last, x, eot, seen["mask"]), eot
+
+    def _text_layout(self) -> tuple[Any, Callable[[torch.Tensor], torch.Tensor]]:
+        """The text transformer and how its pooled (end) token is found, or ``NotApplicable``."""
+        from open_clip.tokenizer import SimpleTokenizer
+        from open_clip.transformer import ResidualAttentionBlock, TextTransformer
+
+        text = getattr(self.model, "text", None)
+        if text is None:  # CLIP keeps its text tower's parts on the model itself
+            transformer, pool, eos = self.model.transformer, self.model.text_pool_type, self.model.text_eos_id
+        elif isinstance(text, TextTransformer) and text.cls_emb is None:
+            transformer, pool, eos = text.transformer, text.pool_type, text.eos_id
+        else:
+            transformer, pool, eos = None, None, None
+        finders = {
+            "argmax": lambda ids: ids.argmax(dim=-1),
+            "eos": lambda ids: (ids == eos).int().argmax(dim=-1),
+            "last": lambda ids: torch.full((ids.shape[0],), ids.shape[1] - 1, dtype=torch.long, device=ids.device),
+        }
+        usable = (transformer is not None and pool in finders and isinstance(self.tokenizer, SimpleTokenizer)
+                  and all(type(b) is ResidualAttentionBlock for b in transformer.resblocks))
+        if not usable:
+            raise NotApplicable(f"backbone {self.spec.raw!r} has a text tower DCC cannot read "
+                                f"(pooling {pool!r}, tokenizer {type(self.tokenizer).__name__})",
+                                "text calibration needs a CLIP-style text transformer with open_clip's tokenizer")
+        return transformer, finders[pool]
+
+    def _word_token_count(self, word: str) -> int:
+        return len(self.tokenizer.encode(word))
+
+
+def _query_attention(block: Any, x: torch.Tensor, query: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention of token ``query[n]`` over all keys in ``block`` (mean over heads) → (N, T)."""
+    attn = block.attn
+    q, k, _ = _in_proj(attn)(block.ln_1(x))
+    n, length, width = k.shape
+    heads = attn.num_heads
+    d = width // heads
+    rows = torch.arange(n, device=x.device)
+    q = q[rows, query].reshape(n, heads, 1, d)
+    k = k.reshape(n, length, heads, d).transpose(1, 2)
+    logits = (q @ k.transpose(-1, -2)).squeeze(2) / d ** 0.5
+    if mask is not None:
+        mask = mask.to(logits.dtype)
+        row_mask = mask[query][:, None, :] if mask.dim() == 2 else mask.reshape(n, heads, length, length)[rows, :, query]
+        logits = logits + row_mask
+    return logits.softmax(dim=-1).mean(dim=1)
+
+
+def _check_image_size(open_clip: Any, arch: str, image_size: tuple[int, int]) -> None:
+    patch = open_clip.get_model_config(arch)["vision_cfg"].get("patch_size")
+    if patch and any(s <= 0 or s % patch for s in image_size):
+        raise SpecError(f"image size {image_size[0]}x{image_size[1]} is not a multiple of {arch}'s patch "
+                        f"size {patch}", f"use e.g. {arch}@384x128")
