@@ -57,7 +57,7 @@ def sample_query(rng: random.Random) -> dict[str, Any]:
     options = _and_options(subject, rng)
     weights = {"place": 4, "action": 4, "hat": 2, "umbrella": 1, "time": 1, "dog": 2, "car": 2, "bicycle": 1, "ball": 1}
     chosen: list[str] = []
-    for _ in range(rng.choice((1, 2, 2, 3))):
+    for _ in range(rng.choice((1, 2, 3, 3))):
         left = [c for c in options if c not in chosen]
         chosen.append(rng.choices(left, weights=[weights[c] for c in left])[0])
     nots = {"shoes": f"{subject}.shoes", "hat": f"{subject}.hat", "umbrella": "umbrella",
