@@ -27,6 +27,8 @@ RULE = RuleRewriter()
      ("a dog with red and white stripes",), ("cats",)),
     ("a parking lot at night", "a parking lot at night", ("a parking lot at night",), ()),
     ("a cat that isn't sleeping", "a cat", ("a cat",), ("sleeping",)),
+    ("a man with a dog on his left, with no car around and without a ball", "a man with a dog on his left",
+     ("a man with a dog on his left",), ("car", "a ball")),
 ])
 def test_rule_english(query, optimized, ands, nots):
     got = RULE.rewrite(query)
@@ -43,6 +45,8 @@ def test_rule_english(query, optimized, ands, nots):
     ("一辆红色的汽车停在路边，除了卡车以外", "一辆红色的汽车停在路边", ("一辆红色的汽车", "一辆汽车停在路边"), ("卡车",)),
     ("两只猫在沙发上睡觉并且没有人和狗", "两只猫在沙发上睡觉", ("两只猫在沙发上", "两只猫睡觉"), ("人", "狗")),
     ("一架无人机在不同的建筑上", "一架无人机在不同的建筑上", ("一架无人机在不同的建筑上",), ()),
+    ("一个穿黑色衬衫的男人，旁边有一辆自行车，他左边有一只狗，附近无汽车", "一个穿黑色衬衫的男人，旁边有一辆自行车，他左边有一只狗",
+     ("一个穿黑色衬衫的男人", "一个男人旁边有一辆自行车", "男人左边有一只狗"), ("汽车",)),
 ])
 def test_rule_chinese(query, optimized, ands, nots):
     got = RULE.rewrite(query, lang="zh")

@@ -31,12 +31,15 @@ _NEG_CUE = re.compile(
 _SPAN_END = re.compile(r"[,;.!?]|\b(?:but|while|whilst|who|which|yet)\b|"
                        r"\band\s+(?=\w+ing\b|with\b|wearing\b|holding\b)", re.IGNORECASE)
 _LIST_SPLIT = re.compile(r"\s*(?:,|\b(?:and|or|nor)\b)\s*", re.IGNORECASE)
-_NOT_LEAD = re.compile(r"^(?:(?:wearing|holding|carrying|having|have|has|with|any)\s+)+", re.IGNORECASE)
+_NOT_LEAD = re.compile(r"^(?:(?:wearing|holding|carrying|having|have|has|with|without|no|not|any)\s+)+",
+                       re.IGNORECASE)
+_NOT_TAIL = re.compile(r"\s+(?:around|nearby|anywhere|at all|in sight|visible)$", re.IGNORECASE)
 _WORD = re.compile(r"[\w'-]+|[,;]")
 
 PREPOSITIONS = frozenset(
     "in on at near by under beside behind inside outside above below next across along around through "
     "against among between over into onto toward towards beneath underneath".split())
+PRONOUNS = frozenset("his her their its".split())
 POSSESSIVE_VERBS = frozenset("with wearing holding carrying having has wears holds carries dressed".split())
 RELATIVES = frozenset("who that which while whilst where".split())
 _NEW_SUBJECT = frozenset("while whilst where".split())
@@ -81,7 +84,7 @@ def not_clauses(spans: list[str]) -> tuple[str, ...]:
     out = []
     for span in spans:
         for part in _LIST_SPLIT.split(span):
-            part = _NOT_LEAD.sub("", part.strip(" .")).strip()
+            part = _NOT_TAIL.sub("", _NOT_LEAD.sub("", part.strip(" ."))).strip()
             if part and part.lower() not in out:
                 out.append(part)
     return tuple(out)
@@ -96,6 +99,8 @@ def _is_verb_ing(words: list[str], i: int) -> bool:
 
 def _opens_phrase(words: list[str], i: int) -> bool:
     word = words[i].lower()
+    if word in PREPOSITIONS and i + 1 < len(words) and words[i + 1].lower() in PRONOUNS:
+        return False  # "a dog on his left", "a cup in her hand": the place belongs to the object before
     return word in PREPOSITIONS or word in POSSESSIVE_VERBS or _is_verb_ing(words, i)
 
 

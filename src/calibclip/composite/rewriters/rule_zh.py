@@ -23,7 +23,11 @@ _LIST = re.compile(r"[、，,]|或者|以及|和|或|及|与")
 _NOT_LEAD = re.compile(r"^(?:穿着|戴着|带着|拿着|穿|戴|带|拿|有|任何)+")
 _NOT_TAIL = re.compile(r"(?:以外|之外|的东西)$")
 _SEGMENTS = re.compile(r"[，,；;。！!？?]|并且|而且|同时|以及|并")
-_QUANT = re.compile(r"^(?:[一二两三四五六七八九十几这那每][个位只条辆件把张名群对头匹座栋艘架]|他们|她们|他|她|它)")
+_QUANT = re.compile(r"^[一二两三四五六七八九十几这那每][个位只条辆件把张名群对头匹座栋艘架]")
+_PRONOUN = re.compile(r"^(?:他们|她们|他|她|它)")
+_LOCATIVE = "(?:旁边|左边|右边|前面|后面|身边|身后|身旁|附近|周围)"
+_LOCATIVE_START = re.compile(f"^{_LOCATIVE}")
+_LOCATIVE_ONLY = re.compile(f"[，,；;]?\\s*{_LOCATIVE}$")
 _MARKER = re.compile(r"正在|位于|[站坐躺走停住睡]?在")
 _PLACE = re.compile(r"^([站坐躺走停住睡]?在.+?(?:前面|后面|旁边|里面|上面|下面|附近|对面|中间|前|后|里|上|下|旁|边|中|外))(.*)$")
 _VERBS = "穿戴拿背提牵骑站坐躺走跑跳看抱推拉吃喝玩开弹唱读写踢打正"
@@ -45,7 +49,8 @@ def split_negations_zh(text: str) -> tuple[str, tuple[str, ...]]:
             continue
         end = _SPAN_END.search(text, cue.end())
         stop = end.start() if end else len(text)
-        positive.append(text[pos:cue.start()])
+        place = _LOCATIVE_ONLY.search(text, pos, cue.start())   # "附近无汽车": the place goes too
+        positive.append(text[pos:place.start() if place else cue.start()])
         for part in _LIST.split(text[cue.end():stop]):
             part = _NOT_TAIL.sub("", _NOT_LEAD.sub("", part.strip()))
             if part and part not in nots:
@@ -68,7 +73,10 @@ def _subject_clauses(subject: str) -> tuple[list[str], str, str]:
 
 def _segment_clauses(segment: str, subject: str | None) -> tuple[list[str], str | None]:
     """Clauses of one segment and the subject later segments may borrow."""
-    if subject and not _QUANT.match(segment) and _VERB_START.match(segment):
+    if subject and _PRONOUN.match(segment):
+        head = subject[len(_QUANT.match(subject).group(0)):] if _QUANT.match(subject) else subject
+        return [_PRONOUN.sub(head, segment)], subject      # "他左边有一只狗" → "男人左边有一只狗"
+    if subject and not _QUANT.match(segment) and (_VERB_START.match(segment) or _LOCATIVE_START.match(segment)):
         return [subject + segment], subject
     marker = _MARKER.search(segment)
     own = segment[:marker.start()] if marker else segment
