@@ -8,7 +8,9 @@ from calibclip.composite.clauses import parse_tigr_text
 from calibclip.datasets.draw_scene import PALETTE, render
 from calibclip.datasets.scene_graph import build_scene, scene_facts, set_fact
 from calibclip.datasets.synthetic_tigr import generate_tigr, sample_query, violations
-from calibclip.datasets.tigr import load_tigr
+from calibclip.cli.main import main
+from calibclip.datasets.lmdb_store import NUM_IMAGES, NUM_SAMPLES, read_count, read_keys
+from calibclip.datasets.tigr import iter_pairs, load_tigr
 from calibclip.datasets.tigr_phrases import query_clauses
 from calibclip.errors import ConfigError, DatasetLayoutError
 
@@ -82,10 +84,36 @@ def test_render_draws_the_dress_colour():
     assert green_pixels(_scene(color="red")) < 20
 
 
-def test_summary_counts(synth_root):
+def test_summary_counts_and_lmdb_records(synth_root):
     root, summary = synth_root
     assert summary["queries"] == 40 and summary["gallery_images"] == 400 and summary["train_images"] == 200
     assert sorted(p.name for p in root.glob("*.jsonl")) == ["en_synth_tigr.jsonl", "zh_synth_tigr.jsonl"]
+    lmdb_dir = root / "lmdb"
+    assert read_count(lmdb_dir / "imgs", NUM_IMAGES) == len(read_keys(lmdb_dir / "imgs")) == 400
+    assert read_count(lmdb_dir / "train_imgs", NUM_IMAGES) == 200
+    assert read_count(lmdb_dir / "pairs", NUM_SAMPLES) == read_count(lmdb_dir / "pairs_zh", NUM_SAMPLES) == 600
+
+
+def test_pairs_caption_every_scene(synth_root, meta):
+    root, _ = synth_root
+    en, zh = list(iter_pairs(root)), list(iter_pairs(root, "zh"))
+    assert {p[0] for p in en} == set(meta["images"]) and [p[:2] for p in en] == [p[:2] for p in zh]
+    assert {p[0] for p in iter_pairs(root, split="train")} == {i for i, r in meta["images"].items()
+                                                              if r["split"] == "train"}
+    image_id, _, text = en[0]
+    scene = meta["images"][image_id]["scene"]
+    person = scene["people"][0]
+    assert text.startswith(f"A {person['gender']} in ") and f"{person['color']} {person['garment']}" in text
+
+
+def test_cli_synth_tigr(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["synth", "tigr", "--out", str(out), "--scale", "small", "--lang", "en", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["queries"] == 40
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("x")
+    assert main(["synth", "tigr", "--out", str(tmp_path / "busy"), "--scale", "small"]) == 2
+    assert capsys.readouterr().err.startswith("error: output folder")
 
 
 def test_relevance_is_exact_over_the_whole_gallery(synth_root, meta):

@@ -102,6 +102,25 @@ def test_image_sources_feed_encode_images(tiny_root):
     assert torch.allclose(vectors.norm(dim=1), torch.ones(4), atol=1e-4)
 
 
+class _Pixels(torch.utils.data.Dataset):
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data.gallery_ids)
+
+    def __getitem__(self, i):
+        return torch.tensor(self.data.image_source(i)().resize((1, 1)).getpixel((0, 0)))
+
+
+def test_forked_dataloader_workers_read_the_shared_handle(tiny_root):
+    data = load_tigr(tiny_root)
+    batches = list(torch.utils.data.DataLoader(_Pixels(data), batch_size=2, num_workers=2))
+    data.close()
+    pixels = torch.cat(batches)
+    assert pixels.shape == (4, 3) and pixels[0, 0] > 200 and pixels[1, 1] > 200 and pixels[2, 2] > 200
+
+
 def test_gallery_limit_keeps_relevant_images(tiny_root):
     data = load_tigr(tiny_root, gallery_limit=1)
     assert data.gallery_ids == ["img-a", "img-b", "img-c"]

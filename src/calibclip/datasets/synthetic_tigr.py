@@ -142,7 +142,8 @@ def generate_tigr(out_dir: str | Path, seed: int = 0, scale: str = "default",
         writer.write_queries(lang, "synth_tigr", _records(queries, lang))
         writer.write_pairs(lang, ((i, t, caption(s, lang)) for (i, s), t in zip(train + gallery, text_ids)))
     meta = {"version": VERSION, "seed": seed, "scale": scale, "held_out": sorted(held_out),
-            "queries": {q["text_id"]: {k: q[k] for k in ("subject", "and", "not")} for q in queries},
+            "queries": {q["text_id"]: {"subject": q["subject"], "and": q["and"], "not": q["not"],
+                                       "held_out": q["and"][0] in held_out} for q in queries},
             "images": {i: {"split": split, "scene": s, "facts": sorted(scene_facts(s))}
                        for split, items in (("gallery", gallery), ("train", train)) for i, s in items}}
     writer.write_marker(meta)
