@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from calibclip.backbones.base import Backbone
+from calibclip.backbones.base import Backbone, VitParts
 from calibclip.calibration.checks import require_int, require_number
 from calibclip.config import CalibrationConfig
 from calibclip.errors import ConfigError, NotApplicable
@@ -98,8 +98,11 @@ def require_vit(backbone: Backbone) -> None:
 
 
 @torch.no_grad()
-def calibrate_images(backbone: Backbone, pixels: torch.Tensor, cfg: CalibrationConfig) -> CalibratedImages:
+def calibrate_images(backbone: Backbone, pixels: torch.Tensor, cfg: CalibrationConfig,
+                     parts: VitParts | None = None) -> CalibratedImages:
     """Original and calibrated embeddings of a pixel batch from one pass over the first L-1 blocks.
+
+    ``parts`` from ``backbone.vit_parts(pixels)`` lets several configs share that pass (knob sweeps).
 
     With ``cfg.contrast_alpha`` α > 0 the calibrated embedding is further pushed
     away from what the dominant patches alone say: normalize(c + α·(o − d)),
@@ -109,7 +112,7 @@ def calibrate_images(backbone: Backbone, pixels: torch.Tensor, cfg: CalibrationC
     """
     require_vit(backbone)
     check_cve_config(cfg)
-    parts = backbone.vit_parts(pixels)
+    parts = parts if parts is not None else backbone.vit_parts(pixels)
     tokens = backbone.image_tokens(pixels, parts=parts)
     mask = dominant_mask(tokens.cls_attention, tokens.grid, tokens.num_prefix, cfg.dominant_ratio, cfg.neighbourhood)
     original = backbone.image_from_tokens(pixels, parts=parts)
