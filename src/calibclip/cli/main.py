@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "synth": "synth",
     "convert": "convert",
     "train": "train",
+    "rewrite": "rewrite",
 }
 
 
