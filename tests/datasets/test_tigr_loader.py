@@ -163,7 +163,7 @@ def test_train_split_and_pair_images(tmp_path):
     assert list(iter_pairs(root, split="gallery")) == [("g1", "a", "blue")]
     images = PairImages(root)
     assert images.load("t1").resize((1, 1)).getpixel((0, 0))[0] > 200
-    assert images.load("g1").resize((1, 1)).getpixel((0, 0))[2] > 200
+    assert images.source("g1")().resize((1, 1)).getpixel((0, 0))[2] > 200
     with pytest.raises(BadImage):
         images.load("nope")
     images.close()

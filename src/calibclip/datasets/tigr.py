@@ -248,6 +248,10 @@ class PairImages:
                 return open_image(data)
         raise BadImage(f"image {image_id!r} is in none of {', '.join(map(str, self.stores))}")
 
+    def source(self, image_id: str) -> Callable[[], Image.Image]:
+        """A zero-argument loader for ``image_id`` (what ``encode_images`` and pair builders accept)."""
+        return functools.partial(self.load, image_id)
+
     def close(self) -> None:
         """Release the shared LMDB handles."""
         for store in self.stores:
