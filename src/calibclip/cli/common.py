@@ -62,3 +62,12 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = 
     if title:
         print(title)
     print(format_table(rows, columns))
+
+
+def print_summary(summary: dict[str, Any], as_json: bool = False) -> None:
+    """A flat result dict as JSON, or as ``key: value`` lines."""
+    if as_json:
+        print_json(summary)
+        return
+    for key, value in summary.items():
+        print(f"{key}: {value}")

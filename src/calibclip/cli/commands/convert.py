@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from calibclip.cli.common import add_json_arg, print_json
+from calibclip.cli.common import add_json_arg, print_summary
 
 HELP = "convert a caption dataset (coco, flickr30k, urban1k, wikido, folder) into the TIGR jsonl + LMDB layout"
 KINDS = ("coco", "flickr30k", "urban1k", "wikido", "folder")
@@ -28,9 +28,5 @@ def run(args: argparse.Namespace) -> int:
     from calibclip.datasets.converters import convert_dataset
 
     summary = convert_dataset(args.kind, args.src, args.out, split=args.split, lang=args.lang, images=args.images)
-    if args.json:
-        print_json(summary)
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {value}")
+    print_summary(summary, args.json)
     return 0

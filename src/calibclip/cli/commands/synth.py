@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from calibclip.cli.common import add_json_arg, print_json
+from calibclip.cli.common import add_json_arg, print_summary
 
 HELP = "generate a synthetic person-retrieval (pedes) or compositional (tigr) benchmark"
 
@@ -31,9 +31,5 @@ def run(args: argparse.Namespace) -> int:
 
         summary = generate_tigr(args.out, seed=args.seed, scale=args.scale,
                                 langs=tuple(s.strip() for s in args.lang.split(",") if s.strip()))
-    if args.json:
-        print_json(summary)
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {value}")
+    print_summary(summary, args.json)
     return 0
