@@ -234,3 +234,16 @@ def test_malformed_jsonl_names_file_and_line(tiny_root, tmp_path, line, match):
     shutil.copytree(tiny_root / "lmdb", tmp_path / "lmdb")
     with pytest.raises(CorruptData, match=match):
         load_tigr(bad)
+
+
+def test_failed_write_leaves_no_half_store(tmp_path):
+    def items():
+        for i in range(1500):  # past the first chunk commit
+            yield f"a{i}", b"x"
+        raise CorruptData("source broke half way")
+
+    with pytest.raises(CorruptData):
+        lmdb_store.write_images(tmp_path / "imgs", items())
+    assert not (tmp_path / "imgs").exists()
+    assert lmdb_store.write_images(tmp_path / "imgs", [("b", _jpeg((0, 0, 0)))]) == 1
+    assert lmdb_store.read_keys(tmp_path / "imgs") == ["b"]

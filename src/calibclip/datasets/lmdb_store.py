@@ -141,7 +141,7 @@ def get_image_bytes(env, path: Path, image_id: str) -> bytes | None:
 class _TupleUnpickler(pickle.Unpickler):
     """Pairs are tuples of strings/ints: refuse any class, so a hostile file cannot run code."""
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str):  # noqa: D102 - pickle hook
         raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
 
 
@@ -185,6 +185,7 @@ class LmdbWriter:
         self._txn = self._env.begin(write=True)
 
     def put(self, key: bytes, value: bytes) -> None:
+        """Add one record (committed with the next chunk)."""
         self._txn.put(key, value)
         self.count += 1
         if self.count % _COMMIT_EVERY == 0:
@@ -199,18 +200,29 @@ class LmdbWriter:
         self._env.close()
         return self.count
 
+    def abort(self) -> None:
+        """Close and delete the half-written store, so no reader mistakes it for a complete one."""
+        self._txn.abort()
+        self._env.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _write(path: str | Path, count_key: bytes, records: Iterable[tuple[bytes, bytes]]) -> int:
+    writer = LmdbWriter(path, count_key)
+    try:
+        for key, value in records:
+            writer.put(key, value)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
+
 
 def write_images(path: str | Path, items: Iterable[tuple[str, bytes]]) -> int:
     """Store ``(image_id, encoded image bytes)`` items; returns ``num_images``."""
-    writer = LmdbWriter(path, NUM_IMAGES)
-    for image_id, data in items:
-        writer.put(image_id.encode("utf-8"), base64.urlsafe_b64encode(data))
-    return writer.close()
+    return _write(path, NUM_IMAGES, ((i.encode("utf-8"), base64.urlsafe_b64encode(d)) for i, d in items))
 
 
 def write_pairs(path: str | Path, pairs: Iterable[tuple[str, str, str]]) -> int:
     """Store ``(image_id, text_id, text)`` pairs under keys "0", "1", ...; returns ``num_samples``."""
-    writer = LmdbWriter(path, NUM_SAMPLES)
-    for index, pair in enumerate(pairs):
-        writer.put(str(index).encode("utf-8"), pickle.dumps(tuple(pair)))
-    return writer.close()
+    return _write(path, NUM_SAMPLES, ((str(n).encode("utf-8"), pickle.dumps(tuple(p))) for n, p in enumerate(pairs)))
