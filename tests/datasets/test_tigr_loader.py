@@ -247,3 +247,10 @@ def test_failed_write_leaves_no_half_store(tmp_path):
     assert not (tmp_path / "imgs").exists()
     assert lmdb_store.write_images(tmp_path / "imgs", [("b", _jpeg((0, 0, 0)))]) == 1
     assert lmdb_store.read_keys(tmp_path / "imgs") == ["b"]
+
+
+def test_standard_base64_values_decode_too(tmp_path):
+    data = _jpeg((255, 255, 255)) + b"\xfb\xff"  # bytes whose base64 holds '+' and '/' in the standard alphabet
+    assert b"+" in base64.b64encode(data) or b"/" in base64.b64encode(data)
+    assert lmdb_store.decode_image_value(base64.b64encode(data)) == data
+    assert lmdb_store.decode_image_value(base64.urlsafe_b64encode(data)) == data
