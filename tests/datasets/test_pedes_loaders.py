@@ -76,7 +76,8 @@ def test_no_layout_names_the_files_looked_for(tmp_path):
     (tmp_path / "CUHK-PEDES").mkdir()
     with pytest.raises(DatasetLayoutError) as err:
         load_pedes(tmp_path)
-    assert "no reid_raw.json, ICFG-PEDES.json, data_captions.json or annotations/test.json in" in str(err.value)
+    assert ("no reid_raw.json, ICFG-PEDES.json, data_captions.json or annotations/{train,val,test}.json in"
+            in str(err.value))
     assert "CUHK-PEDES" in err.value.one_line()  # the hint points at the dataset folder inside
     with pytest.raises(DatasetLayoutError, match="dataset folder not found"):
         load_pedes(tmp_path / "nope")
@@ -103,6 +104,8 @@ def test_empty_split_and_unknown_split(tmp_path):
 def test_missing_per_split_annotation_file(tmp_path):
     root = _dataset(tmp_path, "annotations")
     (root / "annotations" / "val.json").unlink()
+    (root / "annotations" / "test.json").unlink()
+    assert [p.name for p, _, _ in iter_pedes_pairs(root)] == ["0.jpg", "0.jpg", "1.jpg"]  # train-only is fine
     with pytest.raises(DatasetLayoutError, match=r"annotation file not found: .*val\.json"):
         load_pedes(root, "val")
 

@@ -88,6 +88,7 @@ class PedesSplit:
 
     @property
     def num_ids(self) -> int:
+        """Number of distinct person ids in the gallery."""
         return int(np.unique(self.image_pids).size)
 
 
@@ -95,13 +96,13 @@ def detect_layout(root: str | Path) -> str:
     """Name the layout of ``root`` from the annotation file it holds, or raise ``DatasetLayoutError``."""
     root = _existing_dir(root)
     for name, layout in LAYOUTS.items():
-        if (root / layout.annotation.format(split="test")).is_file():
+        if any((root / layout.annotation.format(split=split)).is_file() for split in SPLITS):
             return name
     found = [d for d in DATASET_DIRS.values() if (root / d).is_dir()]
     hint = (f"did you mean {root / found[0]}?" if found
             else f"pass the dataset folder itself, or --layout one of {', '.join(LAYOUTS)}")
     raise DatasetLayoutError(
-        f"no reid_raw.json, ICFG-PEDES.json, data_captions.json or annotations/test.json in {root}", hint)
+        f"no reid_raw.json, ICFG-PEDES.json, data_captions.json or annotations/{{train,val,test}}.json in {root}", hint)
 
 
 def load_pedes(root: str | Path, split: str = "test", layout: str | None = None) -> PedesSplit:

@@ -81,6 +81,8 @@ def generate_pedes(out_dir: str | Path, seed: int = 0, ids: int | None = None, s
         write_pedes(root, [_record(shot, name) for shot in shots], name)
     meta = _meta(seed, scale, sizes, heldout, people, shots, layouts)
     (out / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+    log.info("wrote %d images of %d identities in %s layout(s) under %s", len(shots), len(people),
+             ",".join(layouts), out)
     return {"out": str(out), "roots": {k: str(v) for k, v in roots.items()}, "meta": str(out / META_FILE),
             "seed": seed, "ids": meta["counts"]["ids"], "images": meta["counts"]["images"],
             "captions": meta["counts"]["captions"], "heldout_pairs": len(heldout)}
