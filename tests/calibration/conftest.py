@@ -1,4 +1,5 @@
 """Shared fixtures for the CalibCLIP tests: a random-weight tiny backbone and images on disk."""
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +39,24 @@ def draw_people():
 @pytest.fixture
 def gallery_paths(tmp_path) -> list[Path]:
     return _draw_people(tmp_path / "gallery", 7)
+
+
+def _backbone_fixtures():
+    """The tiny real-architecture fixtures of ``tests/backbones/conftest.py``, loaded once by path.
+
+    They build open_clip / transformers models of the real classes offline; re-exported here so
+    the calibration tests run on the same models without a copy of the builders.
+    """
+    path = Path(__file__).resolve().parent.parent / "backbones" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("calibration_backbone_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_fixtures = _backbone_fixtures()
+_hub_offline = _fixtures._hub_offline
+openclip_arches = _fixtures.openclip_arches
+hf_clip_dir = _fixtures.hf_clip_dir
+hf_chinese_clip_dir = _fixtures.hf_chinese_clip_dir
+hf_siglip_dir = _fixtures.hf_siglip_dir
