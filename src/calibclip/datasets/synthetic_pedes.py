@@ -34,6 +34,7 @@ DETAIL_COLOURS = tuple(PALETTE)
 HELDOUT_PER_COLOUR = 2   # bag colours per dominant colour whose pairing only the test split has
 FORCED_HELDOUT = 0.5     # share of test identities drawn with a held-out pair
 META_FILE = "synth_meta.json"
+GENERATOR = "calibclip.datasets.synthetic_pedes"
 _NAMES = {
     "cuhkpedes": "{split}_query/p{id:05d}_s{index}.jpg",
     "icfgpedes": "{split}/{id:04d}/{id:04d}_c{camera:02d}_{index:04d}.jpg",
@@ -75,6 +76,9 @@ def generate_pedes(out_dir: str | Path, seed: int = 0, ids: int | None = None, s
     people = _sample_identities(rng, sizes, heldout)
     shots = _plan_shots(rng, seed, people)
     images = _render_all(shots, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    # mark the folder as ours before writing, so a re-run after an interruption may overwrite it
+    (out / META_FILE).write_text(json.dumps({"generator": GENERATOR, "complete": False}), encoding="utf-8")
     roots = {name: out / DATASET_DIRS[name] for name in layouts}
     _write_images(shots, images, roots)
     for name, root in roots.items():
@@ -229,7 +233,7 @@ def _meta(seed: int, scale: str, sizes: dict[str, int], heldout: set[tuple[str, 
         counts["images"][shot.split] += 1
         counts["captions"][shot.split] += len(shot.captions)
     return {
-        "generator": "calibclip.datasets.synthetic_pedes", "seed": seed, "scale": scale, "counts": counts,
+        "generator": GENERATOR, "complete": True, "seed": seed, "scale": scale, "counts": counts,
         "dominant_colours": list(DOMINANT_COLOURS), "heldout_pairs": [list(p) for p in sorted(heldout)],
         "id_base": {name: ID_BASE.get(name, 0) for name in layouts},
         "identities": [{"pid": pid, "split": split, "attributes": person.to_dict()}
