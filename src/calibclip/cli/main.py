@@ -23,6 +23,9 @@ COMMANDS: dict[str, str] = {
     "convert": "convert",
     "train": "train",
     "rewrite": "rewrite",
+    "evaluate": "evaluate",
+    "batch-evaluate": "batch_evaluate",
+    "query": "query",
 }
 
 

@@ -1,0 +1,224 @@
+"""The seed API model: ``CalibCLIP`` and ``build_calibclip``.
+
+``build_calibclip`` builds the person-retrieval CLIP of the CalibCLIP paper
+(Kang et al., ACM MM 2025): CLIP ViT-B/16 with OpenAI's QuickGELU at a 384×128
+input (a 24×8 patch grid), as IRRA (github.com/anosorae/IRRA) does, from the
+``model:``/``data:`` sections of the seed config. The network is open_clip's
+``CLIP`` and it is driven through the ``openclip`` adapter, so calibration
+(CVE, DCC) works on it as on any other backbone. Weights come from any file
+``checkpoints.read_checkpoint`` reads.
+
+Example:
+    >>> from calibclip import build_calibclip
+    >>> model = build_calibclip(pretrained="checkpoints/calibclip_cuhkpedes.pth",
+    ...                         embed_dim=512, vision_layers=12, text_layers=12)
+    >>> model.eval().encode_text(["a woman in a red dress"]).shape
+    torch.Size([1, 512])
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from calibclip.calibration.checkpoints import CHECKPOINT_FORMAT, Checkpoint, load_clip_weights, read_checkpoint
+from calibclip.backbones.base import Backbone
+from calibclip.calibration.seed_config import SEED_BACKBONE, DataCfg, ModelCfg, SeedConfig, seed_config_dict
+from calibclip.config import CalibrationConfig, apply_overrides, from_dict
+from calibclip.errors import CheckpointMismatch, ConfigError, WeightsNotFound
+from calibclip.types import BackboneSpec
+
+_HEAD_WIDTH = 64  # OpenAI CLIP: vision heads = width / 64
+_ARCH_KEYS = ("embed_dim", "vision_layers", "vision_width", "vision_patch_size", "text_layers",
+              "text_width", "text_heads", "vocab_size")
+
+
+class CalibCLIP(nn.Module):
+    """A CLIP ViT plus the CalibCLIP settings it is evaluated with.
+
+    Attributes:
+        clip: the open_clip ``CLIP`` network (the module whose weights are saved).
+        backbone: the same network behind the ``Backbone`` interface (what
+            retrieval, calibration and evaluation use).
+        config: the full seed config (architecture, input size, calibration).
+    """
+
+    def __init__(self, clip: nn.Module, config: SeedConfig, source: str = "none") -> None:
+        super().__init__()
+        from open_clip.tokenizer import SimpleTokenizer
+
+        from calibclip.backbones.openclip import OpenClipBackbone
+        from calibclip.datasets.transforms import build_transforms
+
+        self.clip = clip
+        self.config = config
+        spec = BackboneSpec(family="calibclip", arch="CalibCLIP", weights=source, raw=f"calibclip:{source}")
+        self.backbone = OpenClipBackbone(
+            spec, _device_of(clip), clip, build_transforms(is_train=False, image_size=config.data.image_size),
+            SimpleTokenizer(context_length=config.data.max_length), config.model.embed_dim)
+
+    @property
+    def calibration(self) -> CalibrationConfig:
+        """The training-free calibration knobs (the config's ``calibration:`` section)."""
+        return self.config.calibration
+
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.device
+
+    def preprocess(self, image: Any) -> torch.Tensor:
+        """PIL image → (3, H, W): ``build_transforms(is_train=False, image_size=data.image_size)``."""
+        return self.backbone.preprocess(image)
+
+    def encode_image(self, pixels: torch.Tensor, calibrated: bool = False) -> torch.Tensor:
+        """(N, 3, H, W) → (N, D) L2-normalised; ``calibrated`` gives the CVE embedding."""
+        if not calibrated:
+            return self.backbone.encode_image(pixels)
+        from calibclip.calibration.cve import calibrate_images
+
+        return calibrate_images(self.backbone, pixels.to(self.device), self.calibration).calibrated
+
+    def encode_text(self, texts: str | Sequence[str] | torch.Tensor) -> torch.Tensor:
+        """Captions (or token ids from ``tokenize``) → (N, D) L2-normalised."""
+        if isinstance(texts, str):
+            texts = [texts]
+        batch = texts if isinstance(texts, torch.Tensor) else self.backbone.tokenize(texts)
+        return self.backbone.encode_text(batch)
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        """CLIP BPE ids (N, max_length); long captions are cut keeping the end token."""
+        return self.backbone.tokenize(texts)
+
+    def to(self, *args: Any, **kwargs: Any) -> "CalibCLIP":
+        """Move the network and point the backbone at its new device."""
+        super().to(*args, **kwargs)
+        self.backbone.device = _device_of(self.clip)
+        return self
+
+    def save(self, path: str | Path) -> Path:
+        """Write config + weights; ``build_calibclip(pretrained=path)`` reads it back."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.clip.state_dict().items()}
+        torch.save({"format": CHECKPOINT_FORMAT, "config": seed_config_dict(self.config), "state_dict": state},
+                   path)
+        return path
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def build_calibclip(pretrained: str | Path | None = None, embed_dim: int | None = None,
+                    vision_layers: int | None = None, text_layers: int | None = None, *,
+                    config: SeedConfig | None = None, device: str | torch.device = "cpu",
+                    **kw: Any) -> CalibCLIP:
+    """Build the seed CalibCLIP model, optionally loading weights.
+
+    Args:
+        pretrained: a checkpoint file (ours, OpenAI/open_clip CLIP ViT, IRRA), or
+            None / "none" for seeded random weights.
+        embed_dim, vision_layers, text_layers: architecture (None: from ``config``,
+            else from our checkpoint's saved config, else ViT-B/16's 512/12/12).
+        config: a full ``SeedConfig`` (e.g. ``load_seed_config("configs/cuhkpedes.yaml")``).
+        device: where the model lives.
+        **kw: any other ``model:`` key (``vision_width``, ``text_heads``, ...),
+            ``image_size``/``max_length`` (``data:``), or ``calibration`` (dict or
+            ``CalibrationConfig``).
+
+    Raises:
+        CheckpointMismatch: the file's weights do not fit the requested architecture.
+    """
+    source = "none" if pretrained is None or str(pretrained) == "none" else str(pretrained)
+    ckpt = None if source == "none" else read_checkpoint(source)
+    overrides = dict(kw, embed_dim=embed_dim, vision_layers=vision_layers, text_layers=text_layers)
+    cfg = _resolve_config(ckpt, config, overrides)
+    clip = _build_clip(cfg)
+    if ckpt is not None:
+        load_clip_weights(clip, ckpt)
+    return CalibCLIP(clip, cfg, source).to(device).eval()
+
+
+def load_seed_model(cfg: SeedConfig, checkpoint: str | Path | None = None,
+                    device: str | torch.device = "auto") -> CalibCLIP | Backbone:
+    """The model a seed config asks for: ``build_calibclip`` for ``backbone: calibclip``, else that backbone.
+
+    The ``calibclip`` model needs ``checkpoint`` (``"none"`` asks for random
+    weights on purpose); other backbones carry their weights in the spec.
+    """
+    from calibclip.backbones import load_backbone, resolve_device
+
+    if cfg.backbone != SEED_BACKBONE:
+        if checkpoint is not None:
+            raise ConfigError(f"--checkpoint applies to the calibclip model, not to backbone {cfg.backbone!r}",
+                              "put the weights in the spec (e.g. openclip:ViT-B-16:/path/w.bin), or drop --backbone")
+        return load_backbone(cfg.backbone, device)
+    if checkpoint is None:
+        raise WeightsNotFound("no checkpoint for the calibclip model",
+                              "pass --checkpoint FILE (ours, OpenAI/open_clip CLIP ViT-B/16 or IRRA), "
+                              "--checkpoint none for random weights, or --backbone SPEC")
+    return build_calibclip(checkpoint, config=cfg, device=resolve_device(device))
+
+
+def _resolve_config(ckpt: Checkpoint | None, config: SeedConfig | None, overrides: dict[str, Any]) -> SeedConfig:
+    """Start from ``config`` (or our checkpoint's own, or the defaults) and apply keyword overrides."""
+    saved = from_dict(SeedConfig, ckpt.config, where=f"config saved in {ckpt.path}") if ckpt and ckpt.config else None
+    cfg = config or saved or SeedConfig()
+    data_keys = {f.name for f in dataclasses.fields(DataCfg)}
+    model_kw = {k: v for k, v in overrides.items() if k not in data_keys and k != "calibration"}
+    data_kw = {k: v for k, v in overrides.items() if k in data_keys}
+    calibration = overrides.get("calibration")
+    if isinstance(calibration, dict):
+        calibration = apply_overrides(cfg.calibration, calibration)
+    cfg = dataclasses.replace(cfg, model=apply_overrides(cfg.model, model_kw),
+                              data=apply_overrides(cfg.data, data_kw),
+                              calibration=calibration or cfg.calibration)
+    if saved is not None:
+        _check_same_arch(cfg, saved, ckpt.path)
+    return cfg
+
+
+def _check_same_arch(cfg: SeedConfig, saved: SeedConfig, path: str) -> None:
+    """Our checkpoints record their architecture: a request for another one is refused, not half-loaded."""
+    pairs = [(f"model.{k}", getattr(cfg.model, k), getattr(saved.model, k)) for k in _ARCH_KEYS]
+    pairs += [("data.image_size", cfg.data.image_size, saved.data.image_size),
+              ("data.max_length", cfg.data.max_length, saved.data.max_length)]
+    for key, asked, stored in pairs:
+        if asked != stored:
+            raise CheckpointMismatch(f"checkpoint {path} was saved with {key}={stored}, the model asks for {asked}",
+                                     "use the config the checkpoint was trained with, or leave that key unset")
+
+
+def _build_clip(cfg: SeedConfig) -> nn.Module:
+    """open_clip ``CLIP`` of the configured shape, seeded so two random builds agree."""
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    model, (height, width) = cfg.model, cfg.data.image_size
+    _check_shape(model, height, width)
+    vision = CLIPVisionCfg(layers=model.vision_layers, width=model.vision_width, head_width=_HEAD_WIDTH,
+                           patch_size=model.vision_patch_size, image_size=(height, width))
+    text = CLIPTextCfg(context_length=cfg.data.max_length, vocab_size=model.vocab_size, width=model.text_width,
+                       heads=model.text_heads, layers=model.text_layers)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return CLIP(model.embed_dim, vision, text, quick_gelu=True)
+
+
+def _check_shape(model: ModelCfg, height: int, width: int) -> None:
+    patch = model.vision_patch_size
+    problems = [
+        (height % patch or width % patch, f"data.image_size {height}x{width} is not a multiple of "
+                                          f"vision_patch_size {patch}"),
+        (model.vision_width % _HEAD_WIDTH, f"model.vision_width {model.vision_width} is not a multiple of 64"),
+        (model.text_width % model.text_heads, f"model.text_width {model.text_width} is not divisible by "
+                                              f"text_heads {model.text_heads}"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise ConfigError(message, "fix the model:/data: section of the config")
+
+
+__all__ = ["CalibCLIP", "build_calibclip", "load_seed_model"]
