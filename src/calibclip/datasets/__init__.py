@@ -6,6 +6,8 @@ from typing import Any
 
 _LAZY = {
     "build_transforms": "calibclip.datasets.transforms",
+    "build_test_loader": "calibclip.datasets.loaders",
+    "PedesTestLoader": "calibclip.datasets.loaders",
     "load_pedes": "calibclip.datasets.pedes",
     "iter_pedes_pairs": "calibclip.datasets.pedes",
     "PedesSplit": "calibclip.datasets.pedes",
