@@ -58,11 +58,6 @@ def openclip_vit(openclip_arches):
     return load_backbone("openclip:calibtest-vit:none", device="cpu")
 
 
-@pytest.fixture(scope="session")
-def openclip_vit_spec(openclip_arches) -> str:
-    return "openclip:calibtest-vit:none"
-
-
 def _write_clip_tokenizer(folder: Path) -> None:
     """CLIPTokenizer files from open_clip's bundled BPE merges: the same ids as OpenAI's vocab."""
     from open_clip.tokenizer import SimpleTokenizer, default_bpe

@@ -154,6 +154,9 @@ class HFBackbone(Backbone):
         model = _from_source(load_model, source, "model weights")
         processor = _from_source(transformers.AutoImageProcessor.from_pretrained, source, "image processor")
         tokenizer = _from_source(transformers.AutoTokenizer.from_pretrained, source, "tokenizer")
+        if 2 * len(tokenizer) < config.text_config.vocab_size:  # transformers 5 builds an empty one
+            raise WeightsNotFound(f"{source} has no tokenizer files ({len(tokenizer)} tokens for a "
+                                  f"{config.text_config.vocab_size}-token model)", LOCAL_HINT)
         return cls(spec, device, model, processor, tokenizer, family)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:

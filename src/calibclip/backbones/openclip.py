@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 HUB_FILE = "open_clip_pytorch_model.bin"
 _SIZE = re.compile(r"^(?P<arch>.+)@(?P<h>\d+)x(?P<w>\d+)$")
-_OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+# Entries of a TorchScript state dict that are not weights (attn_mask: a scripted open_clip model).
+_SCRIPT_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size", "attn_mask")
 _PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode")
 
 
@@ -125,6 +126,7 @@ def _resolve_weights(open_clip: Any, arch: str, weights: str | None) -> _Weights
     tag, sep, file = weights.partition("=")
     if Path(weights).expanduser().is_file() or (not sep and _looks_like_path(weights)):
         tag, file = "", weights
+    tag = tag.lower().replace("-", "_")  # open_clip's own tag normalisation
     if tag and tag not in tags:
         raise SpecError(f"unknown open_clip tag {tag!r} for {arch}",
                         f"known tags: {', '.join(tags) or 'none'}; or pass a file path, or 'none'")
@@ -174,7 +176,7 @@ def _create(open_clip: Any, arch: str, weights: _Weights, image_size: tuple[int,
 def _load_torchscript(model: torch.nn.Module, path: Path) -> None:
     """Load an OpenAI TorchScript archive's weights (open_clip's loader refuses them with weights_only)."""
     state = torch.jit.load(str(path), map_location="cpu").state_dict()
-    for key in _OPENAI_EXTRA_KEYS:
+    for key in _SCRIPT_EXTRA_KEYS:
         state.pop(key, None)
     visual = model.visual
     old = state.get("visual.positional_embedding")
