@@ -49,6 +49,16 @@ class CompositeResult:
     explanations: list[list[dict]] = field(default_factory=list)
 
 
+@dataclass
+class ClauseScores:
+    """Every distinct text of a query batch scored once: ``rows`` maps text → row of (T, G) matrices."""
+
+    clauses: list[Clauses]
+    rows: dict[str, int]
+    plain: np.ndarray
+    calibrated: np.ndarray | None = None
+
+
 def _texts_of(clauses: Sequence[Clauses]) -> tuple[list[str], dict[str, int]]:
     """Unique texts to encode (raw, optimized, clauses of every query) and their row numbers."""
     rows: dict[str, int] = {}
@@ -110,6 +120,30 @@ class CompositeSearcher:
                               f"expected (G, {self.backbone.embed_dim}) from the same backbone")
         return (self.backbone.embed_texts(texts) @ gallery.T).numpy(), None
 
+    def clause_scores(self, queries: Sequence[str] | Sequence[Clauses],
+                      gallery_emb: np.ndarray | torch.Tensor | None = None) -> ClauseScores:
+        """Decompose ``queries`` and score every distinct text once (one batch, one matmul)."""
+        clauses = self.decompose(queries)
+        texts, rows = _texts_of(clauses)
+        plain, calibrated = self._score_texts(texts, gallery_emb)
+        return ClauseScores(clauses, rows, plain, calibrated)
+
+    def combine(self, scores: ClauseScores, explain_top: int = 10, skipped: Sequence[int] = (),
+                cfg: CompositeConfig | None = None) -> CompositeResult:
+        """Per-query composite combination of precomputed text scores (``cfg`` overrides ``self.cfg``)."""
+        clauses, rows = scores.clauses, scores.rows
+        source = scores.calibrated if scores.calibrated is not None else scores.plain
+        layout, clause_rows = _layout(clauses, rows)
+        raw = np.array([rows[c.raw] for c in clauses])
+        optimized = np.array([rows[c.optimized] for c in clauses])
+        composite = composite_scores(source[raw], source[optimized], source[clause_rows], layout, cfg or self.cfg)
+        calibrated = None if scores.calibrated is None else scores.calibrated[raw].astype(np.float32)
+        result = CompositeResult(clauses=clauses, baseline=scores.plain[raw].astype(np.float32),
+                                 composite=composite, calibrated=calibrated)
+        _push_down(result, list(skipped))
+        result.explanations = _explain(result, source, rows, explain_top)
+        return result
+
     def score(self, queries: Sequence[str] | Sequence[Clauses], gallery_emb: np.ndarray | torch.Tensor | None = None,
               explain_top: int = 10, skipped: Sequence[int] = ()) -> CompositeResult:
         """Baseline, (calibrated) and composite scores of ``queries`` over the whole gallery.
@@ -117,21 +151,7 @@ class CompositeSearcher:
         ``skipped`` lists gallery rows that hold no image (unreadable files):
         they are scored last by every method.
         """
-        clauses = self.decompose(queries)
-        texts, rows = _texts_of(clauses)
-        plain, calibrated = self._score_texts(texts, gallery_emb)
-        clause_src = calibrated if calibrated is not None else plain
-        layout, clause_rows = _layout(clauses, rows)
-        raw = np.array([rows[c.raw] for c in clauses])
-        optimized = np.array([rows[c.optimized] for c in clauses])
-        fallback = clause_src[raw]
-        composite = composite_scores(fallback, clause_src[optimized], clause_src[clause_rows], layout, self.cfg)
-        result = CompositeResult(clauses=clauses, baseline=plain[raw].astype(np.float32),
-                                 composite=composite,
-                                 calibrated=None if calibrated is None else calibrated[raw].astype(np.float32))
-        _push_down(result, list(skipped))
-        result.explanations = _explain(result, clause_src, rows, explain_top)
-        return result
+        return self.combine(self.clause_scores(queries, gallery_emb), explain_top, skipped)
 
 
 def _layout(clauses: Sequence[Clauses], rows: dict[str, int]) -> tuple[ClauseLayout, np.ndarray]:
