@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,9 @@ def _read_file(path: Path) -> tuple[Any, str]:
 
             return load_file(str(path)), "state-dict"
         if _is_torchscript(path):
-            return torch.jit.load(str(path), map_location="cpu").state_dict(), "openai-torchscript"
+            with warnings.catch_warnings():  # torch deprecates TorchScript; OpenAI's files still use it
+                warnings.simplefilter("ignore", FutureWarning)
+                return torch.jit.load(str(path), map_location="cpu").state_dict(), "openai-torchscript"
         blob = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch/safetensors raise many types for unreadable files
         raise CorruptData(f"cannot read checkpoint {path}: {' '.join(str(exc).split())[:160]}",
