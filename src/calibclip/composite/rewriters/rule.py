@@ -55,19 +55,31 @@ _ING_NOUNS = frozenset(
     "nothing something anything everything sibling pudding stocking railing awning parking ping".split())
 
 
-def split_negations(text: str) -> tuple[str, list[str]]:
-    """Cut negated spans out of ``text`` → (positive text, negated spans without their cue)."""
+def cut_negated(text: str, cue: re.Pattern, end: re.Pattern,
+                lead: re.Pattern | None = None) -> tuple[list[str], list[str]]:
+    """Split ``text`` into the pieces outside negated spans and the spans (cue removed).
+
+    A span runs from a ``cue`` match to the next ``end`` match; ``lead``, when
+    it matches right before the cue, is cut with it ("附近无汽车").
+    """
     positive, spans, pos = [], [], 0
-    for cue in _NEG_CUE.finditer(text):
-        if cue.start() < pos:
+    for found in cue.finditer(text):
+        if found.start() < pos:
             continue
-        end = _SPAN_END.search(text, cue.end())
-        stop = end.start() if end else len(text)
-        positive.append(text[pos:cue.start()])
-        spans.append(text[cue.end():stop].strip())
+        stop_match = end.search(text, found.end())
+        stop = stop_match.start() if stop_match else len(text)
+        before = lead.search(text, pos, found.start()) if lead else None
+        positive.append(text[pos:before.start() if before else found.start()])
+        spans.append(text[found.end():stop].strip())
         pos = stop
     positive.append(text[pos:])
-    return tidy(" ".join(positive)), [s for s in spans if s]
+    return positive, [s for s in spans if s]
+
+
+def split_negations(text: str) -> tuple[str, list[str]]:
+    """Cut negated spans out of ``text`` → (positive text, negated spans without their cue)."""
+    positive, spans = cut_negated(text, _NEG_CUE, _SPAN_END)
+    return tidy(" ".join(positive)), spans
 
 
 def tidy(text: str) -> str:

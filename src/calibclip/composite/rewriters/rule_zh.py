@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from calibclip.composite.rewriters.rule import cut_negated
 from calibclip.types import Clauses
 
 GENERIC_QUERY = "一张照片"
@@ -45,20 +46,12 @@ def _tidy(text: str) -> str:
 
 def split_negations_zh(text: str) -> tuple[str, tuple[str, ...]]:
     """Cut negated spans → (positive text, NOT clauses)."""
-    positive, nots, pos = [], [], 0
-    for cue in _NEG.finditer(text):
-        if cue.start() < pos:
-            continue
-        end = _SPAN_END.search(text, cue.end())
-        stop = end.start() if end else len(text)
-        place = _LOCATIVE_ONLY.search(text, pos, cue.start())   # "附近无汽车": the place goes too
-        positive.append(text[pos:place.start() if place else cue.start()])
-        for part in _LIST.split(text[cue.end():stop]):
-            part = _NOT_TAIL.sub("", _NOT_LEAD.sub("", part.strip()))
-            if part and part not in nots:
-                nots.append(part)
-        pos = stop
-    positive.append(text[pos:])
+    positive, spans = cut_negated(text, _NEG, _SPAN_END, _LOCATIVE_ONLY)
+    nots: list[str] = []
+    for part in (p for span in spans for p in _LIST.split(span)):
+        part = _NOT_TAIL.sub("", _NOT_LEAD.sub("", part.strip()))
+        if part and part not in nots:
+            nots.append(part)
     return _tidy("".join(positive)), tuple(nots)
 
 
