@@ -115,3 +115,11 @@ def test_bad_flags_are_one_line_exit_2(tigr, extra, needle, capsys):
 
 def test_missing_dataset_is_one_line_exit_2(tmp_path):
     _one_line_error(_cli("--dataset_path", str(tmp_path / "nope"), *TINY), "dataset not found")
+
+
+def test_config_file_with_unknown_knob_is_one_line_exit_2(tigr, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("composite:\n  and_mode: mean\n  w_nott: 2\n", encoding="utf-8")
+    assert main(["--dataset_path", str(tigr), *TINY, "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown key(s) ['w_nott']" in err[0]
