@@ -130,6 +130,9 @@ def test_openai_torchscript_archive_loads_with_quickgelu(openclip_arches, pil_im
     with torch.no_grad():
         want = reference.encode_image(pixels, normalize=True)
     torch.testing.assert_close(backbone.encode_image(pixels), want, atol=1e-5, rtol=0)
+    taller = load_backbone(f"openclip:calibtest-vit@96x32:{path}", device="cpu")
+    torch.testing.assert_close(taller.model.visual.positional_embedding.detach(),
+                               resize_pos_embed(reference.visual.positional_embedding.detach(), (4, 4), (6, 2)))
 
 
 @pytest.fixture
@@ -244,3 +247,29 @@ def test_real_size_vit_b16_at_person_resolution(pil_images):
     tokens = backbone.image_tokens(pixels)
     assert tokens.grid == (24, 8) and tokens.cls_attention.shape == (1, 193)
     torch.testing.assert_close(backbone.image_from_tokens(pixels), backbone.encode_image(pixels), atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def pooled_variants(openclip_arches, tmp_path_factory):
+    """Tiny ViTs whose text tower pools the last position, or the first one (useless under a causal mask)."""
+    import json
+
+    import open_clip
+
+    folder = tmp_path_factory.mktemp("oc_pool_configs")
+    for pool in ("last", "first"):
+        cfg = open_clip.get_model_config("calibtest-vit")  # a fresh copy
+        cfg["text_cfg"]["pool_type"] = pool
+        (folder / f"calibtest-vit-{pool}.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(folder)
+
+
+def test_text_pooling_last_is_read_and_first_is_refused(pooled_variants):
+    last = load_backbone("openclip:calibtest-vit-last:none", device="cpu")
+    out = last.text_tokens(TEXTS)
+    assert out.eot_index.tolist() == [76, 76]
+    torch.testing.assert_close(out.embedding, last.encode_text(last.tokenize(TEXTS)), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out.token_attention.sum(dim=-1), torch.ones(2))
+    first = load_backbone("openclip:calibtest-vit-first:none", device="cpu")
+    with pytest.raises(NotApplicable, match="'first'"):
+        first.text_tokens(TEXTS)

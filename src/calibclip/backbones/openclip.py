@@ -14,9 +14,12 @@ An original OpenAI TorchScript archive (``ViT-B-16.pt``) is recognised and loade
 """
 from __future__ import annotations
 
+import difflib
 import logging
+import os
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -78,7 +81,8 @@ def _split_arch(arch: str, image_size: Sequence[int] | None) -> tuple[str, tuple
 def _check_arch(open_clip: Any, arch: str) -> None:
     names = open_clip.list_models()
     if arch not in names:
-        close = [n for n in names if n.lower().startswith(arch.lower()[:5])][:6] or names[:6]
+        close = difflib.get_close_matches(arch, names, n=5, cutoff=0.5) or [
+            n for n in ("ViT-B-16", "ViT-B-32", "ViT-L-14", "RN50") if n in names]
         raise SpecError(f"unknown open_clip architecture {arch!r}",
                         f"e.g. {', '.join(close)} (open_clip.list_models() has {len(names)})")
 
@@ -96,16 +100,21 @@ def _looks_like_path(text: str) -> bool:
         ".bin", ".pt", ".pth", ".safetensors", ".npz")
 
 
+@dataclass(frozen=True)
 class _Weights:
     """Where the weights come from and the quirks that travel with them."""
 
-    def __init__(self, path: Path | None = None, tag_cfg: dict | None = None) -> None:
-        self.path = path
-        self.tag_cfg = tag_cfg or {}
+    path: Path | None = None                            # local file; None = random init
+    tag_cfg: dict = field(default_factory=dict)         # open_clip's pretrained cfg of the tag, if any
+    scripted: bool = False                              # an OpenAI TorchScript archive
+
+    @classmethod
+    def at(cls, path: Path, tag_cfg: dict) -> "_Weights":
+        return cls(path, tag_cfg, _is_torchscript(path))
 
     @property
     def quick_gelu(self) -> bool:
-        return bool(self.tag_cfg.get("quick_gelu")) or bool(self.path and _is_torchscript(self.path))
+        return bool(self.tag_cfg.get("quick_gelu")) or self.scripted
 
     @property
     def preprocess(self) -> dict:
@@ -136,8 +145,8 @@ def _resolve_weights(open_clip: Any, arch: str, weights: str | None) -> _Weights
         if not path.is_file():
             raise WeightsNotFound(f"weights file not found: {path}",
                                   f"pass an existing file: openclip:{arch}:/path/to/{HUB_FILE}")
-        return _Weights(path, tag_cfg)
-    return _Weights(_download(open_clip, arch, tag, tag_cfg), tag_cfg)
+        return _Weights.at(path, tag_cfg)
+    return _Weights.at(_download(open_clip, arch, tag, tag_cfg), tag_cfg)
 
 
 def _download(open_clip: Any, arch: str, tag: str, tag_cfg: dict) -> Path:
@@ -145,17 +154,18 @@ def _download(open_clip: Any, arch: str, tag: str, tag_cfg: dict) -> Path:
     try:
         return Path(open_clip.download_pretrained(tag_cfg))
     except Exception as exc:  # huggingface_hub / urllib raise many types offline
-        where = tag_cfg.get("hf_hub") or tag_cfg.get("url") or "the open_clip hub"
+        repo, file = os.path.split(tag_cfg.get("hf_hub", ""))
+        where = f"https://huggingface.co/{repo}" if repo else tag_cfg.get("url") or "the open_clip hub"
+        file = file or (os.path.basename(tag_cfg["url"]) if not repo and tag_cfg.get("url") else HUB_FILE)
         raise WeightsNotFound(
             f"cannot get open_clip weights {arch}/{tag}: not cached and not downloadable "
             f"({type(exc).__name__})",
-            f"download {HUB_FILE} from {where} and pass openclip:{arch}:{tag}=/path/to/{HUB_FILE}") from exc
+            f"download {file} from {where} and pass openclip:{arch}:{tag}=/path/to/{file}") from exc
 
 
 def _create(open_clip: Any, arch: str, weights: _Weights, image_size: tuple[int, int] | None) -> tuple[Any, Any]:
     """Build model + eval transform; checkpoint problems become ``CheckpointMismatch``."""
-    scripted = weights.path is not None and _is_torchscript(weights.path)
-    plain_file = weights.path if weights.path is not None and not scripted else None
+    plain_file = None if weights.scripted else weights.path
     if plain_file is not None and not weights.tag_cfg and "openai" in open_clip.list_pretrained_tags_by_model(arch):
         log.warning("loading %s as %s with GELU; if it holds OpenAI weights, use openclip:%s:openai=%s "
                     "(QuickGELU, open_clip #771)", plain_file, arch, arch, plain_file)
@@ -163,7 +173,7 @@ def _create(open_clip: Any, arch: str, weights: _Weights, image_size: tuple[int,
         model, _, transform = open_clip.create_model_and_transforms(
             arch, pretrained=str(plain_file) if plain_file else None, force_quick_gelu=weights.quick_gelu,
             force_image_size=image_size, **weights.preprocess)
-        if scripted:
+        if weights.scripted:
             _load_torchscript(model, weights.path)
     except CheckpointMismatch:
         raise
@@ -178,11 +188,10 @@ def _load_torchscript(model: torch.nn.Module, path: Path) -> None:
     state = torch.jit.load(str(path), map_location="cpu").state_dict()
     for key in _SCRIPT_EXTRA_KEYS:
         state.pop(key, None)
-    visual = model.visual
-    old = state.get("visual.positional_embedding")
-    if old is not None and old.shape != visual.positional_embedding.shape:
+    old, new = state.get("visual.positional_embedding"), getattr(model.visual, "positional_embedding", None)
+    if old is not None and new is not None and old.shape != new.shape:  # OpenAI grids are square
         side = int(round((old.shape[0] - 1) ** 0.5))
-        state["visual.positional_embedding"] = resize_pos_embed(old, (side, side), visual.grid_size)
+        state["visual.positional_embedding"] = resize_pos_embed(old, (side, side), model.visual.grid_size)
     model.load_state_dict(state, strict=True)
 
 
