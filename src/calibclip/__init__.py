@@ -4,8 +4,7 @@ Heavy submodules load on first use, so ``import calibclip`` is cheap.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from calibclip.registry import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -16,11 +15,6 @@ _LAZY = {
     "list_backbones": "calibclip.backbones",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'calibclip' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = ["__version__", *_LAZY]

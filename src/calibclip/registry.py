@@ -7,7 +7,7 @@ only when the entry is used.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Callable
 
 from calibclip.errors import SpecError
 
@@ -41,3 +41,17 @@ class Registry:
             )
         module_name, attr = self._entries[name].split(":", 1)
         return getattr(importlib.import_module(module_name), attr)
+
+
+def lazy_attributes(package: str, table: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports ``table[name]`` (a module path) on first access.
+
+    Packages use it so ``import calibclip.<pkg>`` stays free of torch/PIL until a name is used.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in table:
+            return getattr(importlib.import_module(table[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -1,8 +1,7 @@
 """Dataset loaders, writers and synthetic generators; names load on first use (no torchvision at import)."""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from calibclip.registry import lazy_attributes
 
 _LAZY = {
     "build_transforms": "calibclip.datasets.transforms",
@@ -20,11 +19,6 @@ _LAZY = {
     "generate_tigr": "calibclip.datasets.synthetic_tigr",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'calibclip.datasets' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = list(_LAZY)

@@ -9,8 +9,7 @@ Example:
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from calibclip.registry import lazy_attributes
 
 _LAZY = {
     "Evaluator": "calibclip.evaluation.evaluator",
@@ -29,12 +28,7 @@ _LAZY = {
     "write_html_report": "calibclip.evaluation.report",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'calibclip.evaluation' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
