@@ -25,12 +25,12 @@ def _load(request, template: str):
     return load_backbone(template.format(**names), device="cpu")
 
 
-@pytest.fixture(params=VIT_SPECS)
+@pytest.fixture(scope="module", params=VIT_SPECS)
 def vit_backbone(request):
     return _load(request, request.param)
 
 
-@pytest.fixture(params=NO_CVE_SPECS)
+@pytest.fixture(scope="module", params=NO_CVE_SPECS)
 def no_cve_backbone(request):
     return _load(request, request.param)
 
