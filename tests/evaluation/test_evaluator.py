@@ -8,7 +8,7 @@ import torch
 from calibclip.backbones import load_backbone
 from calibclip.calibration.retriever import SKIPPED_SCORE
 from calibclip.datasets.pedes import load_pedes
-from calibclip.errors import ConfigError
+from calibclip.errors import ConfigError, DatasetLayoutError
 from calibclip.evaluation import Evaluator, person_retrieval_metrics
 from calibclip.evaluation.evaluator import METRIC_KEYS, evaluate_pedes
 from calibclip.index.encode import encode_images
@@ -64,16 +64,27 @@ def test_evaluator_returns_the_seed_dict(tiny, tmp_path):
         len(split.captions), len(split.image_paths), 0)
 
 
-def test_unreadable_gallery_image_ranks_last_and_is_counted(tiny, tmp_path):
+def test_unreadable_images_rank_last_and_blank_captions_are_left_out(tiny, tmp_path):
     from calibclip.datasets.synthetic_pedes import generate_pedes
 
     root = generate_pedes(tmp_path, seed=1, ids=30, layouts=("cuhkpedes",))["roots"]["cuhkpedes"]
     split = load_pedes(root)
     split.image_paths[2].write_bytes(b"truncated")
+    split.captions[1] = "  "
     result = evaluate_pedes(tiny, split)
     assert result.skipped_images == [2]
     assert (result.scores["baseline"][:, 2] == SKIPPED_SCORE).all()
-    assert result.summary()["skipped_images"] == 1
+    assert result.query_pids.tolist() == np.delete(split.caption_pids, 1).tolist()
+    assert result.scores["baseline"].shape == (len(split.captions) - 1, len(split.image_paths))
+    assert (result.summary()["skipped_images"], result.summary()["blank_captions"]) == (1, 1)
+
+
+def test_split_without_captions_fails_before_encoding(tiny, cuhk):
+    import dataclasses
+
+    empty = dataclasses.replace(cuhk, captions=[""] * len(cuhk.captions))
+    with pytest.raises(DatasetLayoutError, match="has no captions to query with"):
+        evaluate_pedes(tiny, empty)
 
 
 def test_loader_transform_of_the_wrong_size_is_refused(tiny, cuhk):

@@ -30,7 +30,7 @@ from calibclip.config import CalibrationConfig
 from calibclip.datasets.images import open_image
 from calibclip.datasets.loaders import PedesTestLoader
 from calibclip.datasets.pedes import PedesSplit
-from calibclip.errors import ConfigError
+from calibclip.errors import ConfigError, DatasetLayoutError
 from calibclip.evaluation.metrics import person_retrieval_metrics
 from calibclip.evaluation.report import write_json
 
@@ -53,6 +53,7 @@ class PedesEvaluation:
         query_pids: (captions,) person id of each query.
         gallery_pids: (images,) person id of each gallery image.
         skipped_images: gallery indices that could not be decoded (they rank last).
+        blank_captions: captions left out of the queries because they are empty.
     """
 
     metrics: dict[str, dict[str, Any]]
@@ -60,12 +61,13 @@ class PedesEvaluation:
     query_pids: np.ndarray = field(repr=False)
     gallery_pids: np.ndarray = field(repr=False)
     skipped_images: list[int] = field(default_factory=list)
+    blank_captions: int = 0
 
     def summary(self) -> dict[str, Any]:
         """The seed's result dict: calibrated metrics at the top, ``baseline`` beside them."""
         return {**self.metrics["calibrated"], "baseline": self.metrics["baseline"],
                 "calibrated": self.metrics["calibrated"], "num_images": len(self.gallery_pids),
-                "skipped_images": len(self.skipped_images)}
+                "skipped_images": len(self.skipped_images), "blank_captions": self.blank_captions}
 
     def save_scores(self, folder: str | Path) -> list[Path]:
         """Write ``sims_<method>.npy`` and ``labels.json`` (query and gallery person ids), to re-rank elsewhere."""
@@ -99,15 +101,29 @@ def evaluate_pedes(model: Model, data: PedesSplit | PedesTestLoader, cfg: Calibr
     if isinstance(data, PedesTestLoader):
         backbone = _with_transform(backbone, data.transform, split)
         batch_size = data.batch_size
+    queries = _query_rows(split)
     retriever = CalibratedRetriever(backbone, cfg)
     gallery = retriever.encode_gallery(split.image_paths, batch_size, workers)
-    scores = retriever.score(split.captions)
+    scores = retriever.score([split.captions[i] for i in queries])
     skipped = sorted(gallery.report.skipped)
     if skipped:
         log.warning("%d of %d gallery images unreadable; they rank last", len(skipped), len(split.image_paths))
-    metrics = {name: person_retrieval_metrics(scores[name], split.caption_pids, split.image_pids)
+    query_pids = split.caption_pids[queries]
+    metrics = {name: person_retrieval_metrics(scores[name], query_pids, split.image_pids)
                for name in ("baseline", "calibrated")}
-    return PedesEvaluation(metrics, {k: scores[k] for k in metrics}, split.caption_pids, split.image_pids, skipped)
+    return PedesEvaluation(metrics, {k: scores[k] for k in metrics}, query_pids, split.image_pids, skipped,
+                           len(split.captions) - len(queries))
+
+
+def _query_rows(split: PedesSplit) -> list[int]:
+    """Indices of the captions that are queries: all but blank ones (text encoders refuse those)."""
+    rows = [i for i, caption in enumerate(split.captions) if caption.strip()]
+    if not rows:
+        raise DatasetLayoutError(f"the {split.split} split of {split.root} has no captions to query with",
+                                 "every annotated image needs at least one non-empty caption")
+    if len(rows) < len(split.captions):
+        log.warning("%d blank caption(s) in %s are not queries", len(split.captions) - len(rows), split.root)
+    return rows
 
 
 def _with_transform(backbone: Backbone, transform: Any, split: PedesSplit) -> Backbone:

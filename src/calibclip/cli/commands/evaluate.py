@@ -12,6 +12,7 @@ resolved config, ``--dump DIR`` the score matrices and person ids.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The seed config with the command-line overrides applied (YAML → flags)."""
-    import dataclasses
-
     from calibclip.calibration.seed_config import load_seed_config
     from calibclip.config import apply_overrides
 
@@ -74,9 +73,9 @@ def evaluate_root(model, cfg, root: str, checkpoint: str | None, split=None) -> 
     split = split or load_pedes(root, cfg.dataset.split, cfg.dataset.layout)
     result = evaluate_pedes(model, split, cfg.calibration, cfg.evaluation.batch_size)
     report = {"dataset": cfg.dataset.name, "data_root": str(root), "layout": split.layout, "split": split.split,
-              "backbone": cfg.backbone, "checkpoint": checkpoint, "num_queries": len(split.captions),
+              "backbone": cfg.backbone, "checkpoint": checkpoint, "num_queries": len(result.query_pids),
               "num_images": len(split.image_paths), "skipped_images": len(result.skipped_images),
-              **result.metrics}
+              "blank_captions": result.blank_captions, **result.metrics}
     return report, result
 
 
@@ -107,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     split = load_pedes(args.data_root, cfg.dataset.split, cfg.dataset.layout)  # bad data fails before the model
+    cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, layout=split.layout))
     model = model_from_args(args, cfg)
     report, result = evaluate_root(model, cfg, args.data_root, args.checkpoint, split)
     written = write_outputs(args.output_dir, report, cfg) if args.output_dir else []
@@ -118,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{report['num_queries']} queries, {report['num_images']} images, backbone {cfg.backbone}")
     if report["skipped_images"]:
         print(f"note: {report['skipped_images']} unreadable image(s) ranked last")
+    if report["blank_captions"]:
+        print(f"note: {report['blank_captions']} blank caption(s) left out of the queries")
     for path in written:
         print(f"wrote {path}")
     return 0

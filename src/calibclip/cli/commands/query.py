@@ -74,10 +74,12 @@ def _explain(backbone, cfg, query: str, rows: list[dict], folder: str) -> list[P
 
 
 def run(args: argparse.Namespace) -> int:
+    from calibclip.calibration.dcc import check_texts
     from calibclip.errors import BadQuery
 
     if args.top_k < 1:
         raise BadQuery(f"--top_k must be at least 1, got {args.top_k}")
+    check_texts([args.query])
     cfg = config_from_args(args)
     paths = _list_images(args.image_dir)
     model = model_from_args(args, cfg)
