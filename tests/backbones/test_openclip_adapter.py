@@ -117,6 +117,7 @@ def test_random_init_is_seeded(openclip_vit):
     assert torch.equal(again.model.visual.proj, openclip_vit.model.visual.proj)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")  # we make the archive with TorchScript, as OpenAI did
 def test_openai_torchscript_archive_loads_with_quickgelu(openclip_arches, pil_images, tmp_path):
     import open_clip
 

@@ -18,6 +18,7 @@ import difflib
 import logging
 import os
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,7 +186,9 @@ def _create(open_clip: Any, arch: str, weights: _Weights, image_size: tuple[int,
 
 def _load_torchscript(model: torch.nn.Module, path: Path) -> None:
     """Load an OpenAI TorchScript archive's weights (open_clip's loader refuses them with weights_only)."""
-    state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    with warnings.catch_warnings():  # torch deprecates TorchScript, but OpenAI's files are in it
+        warnings.simplefilter("ignore", FutureWarning)
+        state = torch.jit.load(str(path), map_location="cpu").state_dict()
     for key in _SCRIPT_EXTRA_KEYS:
         state.pop(key, None)
     old, new = state.get("visual.positional_embedding"), getattr(model.visual, "positional_embedding", None)
