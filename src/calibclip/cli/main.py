@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "synth": "synth",
     "convert": "convert",
     "train": "train",
+    "heldout": "heldout",
     "rewrite": "rewrite",
     "evaluate": "evaluate",
     "batch-evaluate": "batch_evaluate",

@@ -47,6 +47,7 @@ class DataConfig:
     tigr_scale: str = "default"              # "small" | "default"
     langs: tuple[str, ...] = ("en", "zh")    # caption languages of the scene set
     use_tigr: bool = True                    # mix compositional scenes into the batches
+    tigr_max_scenes: int | None = 1500       # training scenes used (None: all); balances the two sources
     val_max_images: int = 400                # cap on validation gallery size (speed)
 
 

@@ -27,10 +27,12 @@ from calibclip.backbones.base import Backbone
 from calibclip.backbones.tiny import load_tiny_model, save_tiny_checkpoint
 from calibclip.backbones.tiny_model import TinyCLIP, TinyConfig
 from calibclip.config import to_dict
+from calibclip.evaluation.metrics import person_retrieval_metrics
 from calibclip.training.config import TrainConfig, config_to_dict
 from calibclip.training.contrastive import ContrastiveTrainer, read_state
 from calibclip.training.data import PairSet, build_vocab, concat_pairs
-from calibclip.training.synthetic import default_data_dir, ensure_pedes, ensure_tigr, pedes_pairs, tigr_pairs
+from calibclip.training.synthetic import (default_data_dir, ensure_pedes, ensure_tigr, pedes_pairs,
+                                          seen_combinations, tigr_pairs)
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +57,33 @@ class TrainingData:
     train: PairSet
     val: PairSet
     sources: dict[str, str]
+    seen: dict[str, list[str]]          # attribute combinations present in training (see seen_combinations)
 
 
 def load_training_data(cfg: TrainConfig) -> TrainingData:
     """Generate or reuse the synthetic sets and decode them at the model's input size."""
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
     size = tuple(cfg.model.image_size)
-    pedes_root = ensure_pedes(data_dir, cfg.data)
+    pedes_root = ensure_pedes(data_dir, cfg.data.pedes_seed, cfg.data.pedes_ids)
     parts = [pedes_pairs(pedes_root, "train", size)]
     sources = {"pedes": str(pedes_root)}
+    tigr_root, scenes = None, None
     if cfg.data.use_tigr:
-        tigr_root = ensure_tigr(data_dir, cfg.data)
-        parts.append(tigr_pairs(tigr_root, cfg.data.langs, size))
+        tigr_root = ensure_tigr(data_dir, cfg.data.tigr_seed, cfg.data.tigr_scale, cfg.data.langs)
+        tigr, scenes = tigr_pairs(tigr_root, cfg.data.langs, size, cfg.data.tigr_max_scenes)
+        parts.append(tigr)
         sources["tigr"] = str(tigr_root)
     val = pedes_pairs(pedes_root, "val", size, max_images=cfg.data.val_max_images)
     train = concat_pairs(parts)
     log.info("training pairs: %d captions over %d images; validation: %d captions", len(train),
              len(train.images), len(val))
-    return TrainingData(train=train, val=val, sources=sources)
+    return TrainingData(train=train, val=val, sources=sources,
+                        seen=seen_combinations(pedes_root, tigr_root, scenes))
 
 
 @torch.no_grad()
 def validate(backbone: Backbone, val: PairSet, batch_size: int = 256) -> dict[str, float]:
     """IRRA person-retrieval metrics of ``backbone`` on a decoded split (captions → images)."""
-    from calibclip.evaluation.metrics import person_retrieval_metrics
-
     images = torch.cat([backbone.encode_image(backbone.normalize(val.images[i:i + batch_size].float() / 255.0))
                         .float().cpu() for i in range(0, len(val.images), batch_size)])
     texts = backbone.embed_texts(val.captions, batch_size)
@@ -153,7 +157,7 @@ def _finish(trainer: ContrastiveTrainer, cfg: TrainConfig, data: TrainingData, o
     best, best_extra = load_tiny_model(out / "best.pt")
     extra = {"train_config": config_to_dict(cfg), "seed": cfg.seed, "data_seeds":
              {"pedes": cfg.data.pedes_seed, "tigr": cfg.data.tigr_seed if cfg.data.use_tigr else None},
-             "data_sources": data.sources, "best_epoch": best_extra.get("epoch"),
+             "data_sources": data.sources, "seen_combinations": data.seen, "best_epoch": best_extra.get("epoch"),
              "val_metrics": best_extra.get("val"), "history": trainer.history, "steps": trainer.step,
              "wall_seconds_this_run": round(wall, 1)}
     final = save_tiny_checkpoint(best, out / "tiny.pt", extra=extra)

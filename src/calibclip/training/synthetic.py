@@ -6,6 +6,7 @@ generation is never mistaken for a finished one and a second run reuses it.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -13,12 +14,12 @@ from pathlib import Path
 from typing import Callable
 
 from calibclip.errors import DatasetLayoutError
-from calibclip.training.config import DataConfig
 from calibclip.training.data import PairSet, build_pairs
 
 log = logging.getLogger(__name__)
 
 DONE_MARKER = ".complete"
+META_FILE = "synth_meta.json"  # the generators' ground truth (attributes, scene facts)
 
 
 def default_data_dir() -> Path:
@@ -46,24 +47,22 @@ def _ensure(folder: Path, generate: Callable[[Path], object]) -> Path:
     return folder
 
 
-def ensure_pedes(data_dir: Path, cfg: DataConfig) -> Path:
-    """The training person set (CUHK-PEDES layout) → its dataset root."""
+def ensure_pedes(data_dir: Path, seed: int, ids: int | None = None) -> Path:
+    """A generated person set (CUHK-PEDES layout) → its dataset root."""
     from calibclip.datasets.pedes import DATASET_DIRS
     from calibclip.datasets.synthetic_pedes import generate_pedes
 
-    size = f"ids{cfg.pedes_ids}" if cfg.pedes_ids else "default"
-    folder = _ensure(data_dir / f"pedes-seed{cfg.pedes_seed}-{size}",
-                     lambda out: generate_pedes(out, seed=cfg.pedes_seed, ids=cfg.pedes_ids))
+    size = f"ids{ids}" if ids else "default"
+    folder = _ensure(data_dir / f"pedes-seed{seed}-{size}", lambda out: generate_pedes(out, seed=seed, ids=ids))
     return folder / DATASET_DIRS["cuhkpedes"]
 
 
-def ensure_tigr(data_dir: Path, cfg: DataConfig) -> Path:
-    """The training scene set (TIGR layout, every language in ``cfg.langs``) → its root."""
+def ensure_tigr(data_dir: Path, seed: int, scale: str = "default", langs: tuple[str, ...] = ("en", "zh")) -> Path:
+    """A generated scene set (TIGR layout, every language in ``langs``) → its root."""
     from calibclip.datasets.synthetic_tigr import generate_tigr
 
-    folder = data_dir / f"tigr-seed{cfg.tigr_seed}-{cfg.tigr_scale}-{'-'.join(cfg.langs)}"
-    return _ensure(folder, lambda out: generate_tigr(out, seed=cfg.tigr_seed, scale=cfg.tigr_scale,
-                                                     langs=cfg.langs))
+    folder = data_dir / f"tigr-seed{seed}-{scale}-{'-'.join(langs)}"
+    return _ensure(folder, lambda out: generate_tigr(out, seed=seed, scale=scale, langs=langs))
 
 
 def pedes_pairs(root: Path, split: str, size: tuple[int, int], max_images: int | None = None) -> PairSet:
@@ -77,34 +76,56 @@ def pedes_pairs(root: Path, split: str, size: tuple[int, int], max_images: int |
     return build_pairs(data.image_paths[:keep], pairs, size, desc=f"decoding pedes {split}")
 
 
-def tigr_pairs(root: Path, langs: tuple[str, ...], size: tuple[int, int]) -> PairSet:
-    """(image, caption) pairs of every language; the group is the query (text id).
+def tigr_pairs(root: Path, langs: tuple[str, ...], size: tuple[int, int],
+               max_scenes: int | None = None) -> tuple[PairSet, list[str]]:
+    """Training-scene captions of every language; the group is the scene (its en and zh captions).
 
-    The pairs store may hold full TIGR lines; only the raw query and its
-    clauses are captions (never the whole analysis line).
+    Only ``lmdb/train_imgs`` scenes are used (the first ``max_scenes`` of them):
+    the gallery the queries are evaluated on is never trained on. Returns the
+    pairs and the image ids of the scenes used.
     """
-    from calibclip.composite.clauses import parse_tigr_text
-    from calibclip.datasets.tigr import iter_pairs, load_tigr
+    from calibclip.datasets.tigr import PairImages, iter_pairs
 
-    sets = [load_tigr(root, lang) for lang in langs]
+    index: dict[str, int] = {}
+    pairs = []
+    for lang in langs:
+        for image_id, _, text in iter_pairs(root, lang, split="train"):
+            if image_id not in index and max_scenes is not None and len(index) >= max_scenes:
+                continue
+            i = index.setdefault(image_id, len(index))
+            pairs.append((i, text, i))
+    images = PairImages(root)
     try:
-        index = {image_id: i for i, image_id in enumerate(sets[0].gallery_ids)}
-        groups: dict[str, int] = {}
-        pairs = []
-        for lang in langs:
-            for image_id, text_id, text in iter_pairs(root, lang):
-                if image_id not in index:
-                    continue
-                group = groups.setdefault(f"{lang}:{text_id}", len(groups))
-                pairs.extend((index[image_id], caption, group) for caption in _captions(parse_tigr_text(text)))
-        sources = [sets[0].image_source(i) for i in range(len(sets[0].gallery_ids))]
-        return build_pairs(sources, pairs, size, desc="decoding tigr")
+        sources = [images.source(image_id) for image_id in index]
+        return build_pairs(sources, pairs, size, desc="decoding tigr"), list(index)
     finally:
-        for dataset in sets:
-            dataset.close()
+        images.close()
 
 
-def _captions(clauses) -> list[str]:
-    """The raw query, plus each AND clause when there are several (composite search scores clauses)."""
-    extra = list(clauses.and_clauses) if len(clauses.and_clauses) > 1 else []
-    return [clauses.raw, *extra]
+def read_meta(path: Path) -> dict:
+    """A generator's ``synth_meta.json``."""
+    if not path.is_file():
+        raise DatasetLayoutError(f"no synth_meta.json at {path}", "pass a folder written by `calibclip synth`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def pedes_combination(attributes: dict) -> str:
+    """The attribute pair the pedes generator holds out: dominant garment colour + bag colour."""
+    return f"{attributes['garment_colour']} garment, {attributes['bag_colour'] or 'no'} bag"
+
+
+def seen_combinations(pedes_root: Path, tigr_root: Path | None = None,
+                      tigr_scenes: list[str] | None = None) -> dict[str, list[str]]:
+    """Attribute combinations present in the training data, so evaluation can single out unseen ones.
+
+    Person sets: (garment colour, bag colour) of every training identity. Scene
+    sets: the ``<gender>.wear=<colour> <garment>`` facts of the scenes used.
+    """
+    pedes = read_meta(pedes_root.parent / META_FILE)
+    seen = {"pedes": sorted({pedes_combination(p["attributes"]) for p in pedes["identities"]
+                             if p["split"] == "train"})}
+    if tigr_root is not None:
+        images = read_meta(tigr_root / META_FILE)["images"]
+        seen["tigr"] = sorted({fact for image_id in tigr_scenes or [] for fact in images[image_id]["facts"]
+                               if ".wear=" in fact})
+    return seen
