@@ -109,7 +109,9 @@ def test_query_ranks_a_folder_with_baseline_ranks_and_overlays(capsys, roots, tm
     from calibclip.index.encode import encode_images
 
     folder = tmp_path / "images"
-    shutil.copytree(Path(roots["cuhkpedes"]) / "imgs", folder)
+    for i, source in enumerate(sorted((Path(roots["cuhkpedes"]) / "imgs").rglob("*.jpg"))[:24]):
+        (folder / f"p{i // 8}").mkdir(parents=True, exist_ok=True)  # nested: the folder is searched recursively
+        shutil.copy(source, folder / f"p{i // 8}" / f"{i:02d}.jpg")
     query = "a woman in a red coat with a black bag"
     code, out, _ = _cli(capsys, "query", *TINY, "--image_dir", folder, "--query", query, "-k", 3,
                         "--explain", tmp_path / "why", "--json")
