@@ -173,6 +173,7 @@ def test_real_hub_tag_offline_is_weights_not_found():
     ("openclip:calibtest-vit:no_such_tag", SpecError, "known tags"),
     ("openclip:calibtest-vit:/no/such/w.bin", WeightsNotFound, "/no/such/w.bin"),
     ("openclip:calibtest-vit@100x30:none", SpecError, "patch size 16"),
+    ("openclip:ViT-B-16-SigLIP:none", WeightsNotFound, "not cached"),  # its tokenizer lives on the hub
 ])
 def test_bad_specs_fail_with_one_line(openclip_arches, spec, error, words):
     with pytest.raises(error) as err:

@@ -178,10 +178,18 @@ def _create(open_clip: Any, arch: str, weights: _Weights, image_size: tuple[int,
             _load_torchscript(model, weights.path)
     except CheckpointMismatch:
         raise
+    except OSError as exc:  # a text tower or config open_clip fetches from the hub
+        raise _hub_files_missing(arch, exc) from exc
     except Exception as exc:  # torch.load / load_state_dict raise many types for a bad file
         raise CheckpointMismatch(f"cannot load {weights.path} into open_clip {arch}: {type(exc).__name__}",
                                  " ".join(str(exc).split())[:200]) from exc
     return model, transform
+
+
+def _hub_files_missing(arch: str, exc: OSError) -> WeightsNotFound:
+    return WeightsNotFound(f"open_clip {arch} needs files from the Hugging Face hub that are not cached "
+                           f"({' '.join(str(exc).split())[:120]})",
+                           "run it once with network to fill the cache, or pick another architecture")
 
 
 def _load_torchscript(model: torch.nn.Module, path: Path) -> None:
@@ -254,11 +262,14 @@ class OpenClipBackbone(Backbone):
         _check_arch(open_clip, arch)
         if image_size is not None:
             _check_image_size(open_clip, arch, image_size)
+        try:
+            tokenizer = open_clip.get_tokenizer(arch)
+        except OSError as exc:  # SigLIP / HF text towers fetch their tokenizer from the hub
+            raise _hub_files_missing(arch, exc) from exc
         weights = _resolve_weights(open_clip, arch, spec.weights)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model, transform = _create(open_clip, arch, weights, image_size)
-        tokenizer = open_clip.get_tokenizer(arch)
         return cls(spec, device, model, transform, tokenizer, int(open_clip.get_model_config(arch)["embed_dim"]))
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
