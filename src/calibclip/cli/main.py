@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
     "batch-evaluate": "batch_evaluate",
     "query": "query",
+    "demo": "demo",
 }
 
 

@@ -1,0 +1,46 @@
+"""`calibclip demo` end to end: generated data, every method, JSON keys, HTML report."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    result = subprocess.run([sys.executable, "-m", "calibclip.cli.main", "demo", "--json", "--out", str(out / "report"),
+                             "--cache-dir", str(out / "cache"), "--device", "cpu"],
+                            capture_output=True, text=True, timeout=600)
+    return out, result
+
+
+def test_demo_json_has_every_method_and_dataset(demo_run):
+    out, result = demo_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    payload = json.loads(result.stdout)
+    for method in ("baseline", "calibrated", "composite", "composite+calibrated"):
+        assert 0.0 <= payload[method]["pedes"]["rank1"] <= 100.0
+        assert 0.0 <= payload[method]["tigr"]["NIPR@10"] <= 100.0
+    assert payload["info"]["pedes_queries"] == 2 * payload["info"]["pedes_gallery"]
+    saved = json.loads((out / "report" / "metrics.json").read_text())
+    assert saved["baseline"] == payload["baseline"]
+
+
+def test_demo_report_shows_thumbnails_for_each_method(demo_run):
+    out, _ = demo_run
+    page = (out / "report" / "report.html").read_text()
+    # 3 person + 3 scene queries, 4 methods, top 5 each
+    assert page.count("<img") == 6 * 4 * 5
+    assert "composite+calibrated" in page
+
+
+def test_demo_reuses_cached_data(demo_run):
+    out, _ = demo_run
+    stamp = {p: p.stat().st_mtime for p in (out / "cache").rglob("*.json")}
+    again = subprocess.run([sys.executable, "-m", "calibclip.cli.main", "demo", "--out", str(out / "again"),
+                            "--cache-dir", str(out / "cache"), "--device", "cpu"],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "report:" in again.stdout
+    assert stamp == {p: p.stat().st_mtime for p in (out / "cache").rglob("*.json")}
