@@ -116,6 +116,11 @@ def test_long_text_keeps_end_token(name, words, request):
     assert out.word_attention[0][kept_words:].sum() == 0
 
 
+def test_empty_text_list(hf_clip):
+    out = hf_clip.text_tokens([])
+    assert out.embedding.shape == (0, 32) and out.words == [] and out.eot_index.shape == (0,)
+
+
 def test_keep_end_token_restores_a_truncated_end():
     ids = torch.tensor([[5, 6, 7, 8], [5, 9, 2, 0], [5, 6, 7, 8]])
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 0, 0]])

@@ -70,3 +70,4 @@ def test_load_encode_shape_norm_determinism(fixture, request, pil_images):
     images_again, text_again = encode()
     assert torch.equal(images, images_again) and torch.equal(text, text_again)
     assert not torch.allclose(text[0], text[1])  # the texts are told apart
+    assert backbone.encode_text(backbone.tokenize([])).shape == (0, backbone.embed_dim)

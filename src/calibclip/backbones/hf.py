@@ -163,11 +163,12 @@ class HFBackbone(Backbone):
         return self.processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"][0]
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        batch = self.tokenizer(list(texts), padding=self.family.padding, truncation=True,
+        texts = list(texts)
+        batch = self.tokenizer(texts or [""], padding=self.family.padding, truncation=True,
                                max_length=self.context_length, return_tensors="pt")
         if self._end_id is not None:
             keep_end_token(batch["input_ids"], batch.get("attention_mask"), self._end_id)
-        return dict(batch)
+        return {key: value[:len(texts)] for key, value in batch.items()}  # tokenizers refuse an empty list
 
     @torch.no_grad()
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -175,6 +176,8 @@ class HFBackbone(Backbone):
 
     @torch.no_grad()
     def encode_text(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if not len(batch["input_ids"]):  # transformers cannot run an empty batch
+            return torch.empty(0, self.embed_dim, device=self.device)
         return F.normalize(_features(self.model.get_text_features(**self._on_device(batch))), dim=-1)
 
     def _on_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -202,12 +205,14 @@ class HFBackbone(Backbone):
     def _text_attention(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One ``get_text_features`` pass with attentions; the pooled token's last-layer row."""
         batch = self._on_device(batch)
+        ids = batch["input_ids"]
+        if not len(ids):
+            return self.encode_text(batch), ids.float(), ids[:, 0]
         out = self.model.get_text_features(**batch, output_attentions=True)
         attentions = None if isinstance(out, torch.Tensor) else out.attentions
         if not attentions or self._end_id is None:
             raise NotApplicable(f"backbone {self.spec.raw!r} returns no text attentions",
                                 "text calibration (DCC) needs transformers >= 5 and a tokenizer with an end token")
-        ids = batch["input_ids"]
         rows = torch.arange(ids.shape[0], device=ids.device)
         attention = attentions[-1][rows, :, self._pool_index(ids)].float().mean(dim=1)
         end = (ids == self._end_id).int().argmax(dim=-1)  # words stop at the first end token
