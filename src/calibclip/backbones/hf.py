@@ -72,6 +72,19 @@ def _first_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:160]
 
 
+def _model_loader(model_class: Any, config: Any) -> Callable[..., Any]:
+    """``from_pretrained`` with eager attention; a corrupt weights file becomes ``CheckpointMismatch``."""
+    def load(source: str, **kwargs: Any) -> Any:
+        try:
+            return model_class.from_pretrained(source, config=config, attn_implementation="eager", **kwargs)
+        except (OSError, ValueError):
+            raise  # missing files: ``_from_source`` decides between disk and hub
+        except Exception as exc:  # safetensors / torch raise many types for a corrupt file
+            raise CheckpointMismatch(f"cannot load the weights in {source}: {type(exc).__name__}",
+                                     _first_line(exc)) from exc
+    return load
+
+
 def _features(out: Any) -> torch.Tensor:
     """transformers 5 returns a ModelOutput whose ``pooler_output`` is the projected feature."""
     return out if isinstance(out, torch.Tensor) else out.pooler_output
@@ -140,18 +153,7 @@ class HFBackbone(Backbone):
         if family is None:
             raise SpecError(f"{source}: model type {config.model_type!r} is not supported by the hf backbone",
                             f"supported model types: {', '.join(FAMILIES)}")
-        model_class = getattr(transformers, family.model_class)
-
-        def load_model(src: str, **kwargs: Any) -> Any:
-            try:
-                return model_class.from_pretrained(src, config=config, attn_implementation="eager", **kwargs)
-            except (OSError, ValueError):
-                raise
-            except Exception as exc:  # safetensors / torch raise many types for a corrupt file
-                raise CheckpointMismatch(f"cannot load the weights in {src}: {type(exc).__name__}",
-                                         _first_line(exc)) from exc
-
-        model = _from_source(load_model, source, "model weights")
+        model = _from_source(_model_loader(getattr(transformers, family.model_class), config), source, "model weights")
         processor = _from_source(transformers.AutoImageProcessor.from_pretrained, source, "image processor")
         tokenizer = _from_source(transformers.AutoTokenizer.from_pretrained, source, "tokenizer")
         if 2 * len(tokenizer) < config.text_config.vocab_size:  # transformers 5 builds an empty one

@@ -166,6 +166,8 @@ def _query_attention(block: Any, x: torch.Tensor, query: torch.Tensor, mask: tor
     logits = (q @ k.transpose(-1, -2)).squeeze(2) / d ** 0.5
     if mask is not None:
         mask = mask.to(logits.dtype)
-        row_mask = mask[query][:, None, :] if mask.dim() == 2 else mask.reshape(n, heads, length, length)[rows, :, query]
-        logits = logits + row_mask
+        if mask.dim() == 2:  # one (T, T) causal mask for the batch
+            logits = logits + mask[query][:, None, :]
+        else:  # (N * heads, T, T): causal plus padding
+            logits = logits + mask.reshape(n, heads, length, length)[rows, :, query]
     return logits.softmax(dim=-1).mean(dim=1)
