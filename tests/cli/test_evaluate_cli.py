@@ -187,7 +187,9 @@ def test_checkpoint_of_the_wrong_shape_is_one_line(capsys, roots, tmp_path):
      "2 --datasets but 1 --data_roots"),
     (["query", *TINY, "--image_dir", "{empty}", "--query", "a man"], "no images in"),
     (["query", *TINY, "--image_dir", "{root}", "--query", "a man", "-k", "0"], "--top_k must be at least 1"),
-    (["query", *TINY, "--image_dir", "{root}", "--query", "   "], "query"),
+    (["query", *TINY, "--image_dir", "{root}", "--query", "   "], "query 0 is empty"),
+    pytest.param(["evaluate", "--backbone", "tiny:none", "--device", "cuda"], "device 'cuda' is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")),
 ])
 def test_bad_flags_are_one_line(capsys, roots, tmp_path, args, message):
     args = [a.format(root=roots["cuhkpedes"], empty=tmp_path) for a in args]

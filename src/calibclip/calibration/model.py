@@ -112,6 +112,16 @@ def _device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
+def check_device(device: str | torch.device | None) -> torch.device:
+    """Resolve ``auto`` and refuse a CUDA device on a machine without one (one line, not a torch assert)."""
+    from calibclip.backbones import resolve_device
+
+    resolved = resolve_device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {str(device)!r} is not available here", "use --device cpu (or auto)")
+    return resolved
+
+
 def build_calibclip(pretrained: str | Path | None = None, embed_dim: int | None = None,
                     vision_layers: int | None = None, text_layers: int | None = None, *,
                     config: SeedConfig | None = None, device: str | torch.device = "cpu",
@@ -139,7 +149,7 @@ def build_calibclip(pretrained: str | Path | None = None, embed_dim: int | None 
     clip = _build_clip(cfg)
     if ckpt is not None:
         load_clip_weights(clip, ckpt)
-    return CalibCLIP(clip, cfg, source).to(device).eval()
+    return CalibCLIP(clip, cfg, source).to(check_device(device)).eval()
 
 
 def load_seed_model(cfg: SeedConfig, checkpoint: str | Path | None = None,
@@ -149,8 +159,9 @@ def load_seed_model(cfg: SeedConfig, checkpoint: str | Path | None = None,
     The ``calibclip`` model needs ``checkpoint`` (``"none"`` asks for random
     weights on purpose); other backbones carry their weights in the spec.
     """
-    from calibclip.backbones import load_backbone, resolve_device
+    from calibclip.backbones import load_backbone
 
+    device = check_device(device)
     if cfg.backbone != SEED_BACKBONE:
         if checkpoint is not None:
             raise ConfigError(f"--checkpoint applies to the calibclip model, not to backbone {cfg.backbone!r}",
@@ -160,7 +171,7 @@ def load_seed_model(cfg: SeedConfig, checkpoint: str | Path | None = None,
         raise WeightsNotFound("no checkpoint for the calibclip model",
                               "pass --checkpoint FILE (ours, OpenAI/open_clip CLIP ViT-B/16 or IRRA), "
                               "--checkpoint none for random weights, or --backbone SPEC")
-    return build_calibclip(checkpoint, config=cfg, device=resolve_device(device))
+    return build_calibclip(checkpoint, config=cfg, device=device)
 
 
 def _resolve_config(ckpt: Checkpoint | None, config: SeedConfig | None, overrides: dict[str, Any]) -> SeedConfig:
@@ -221,4 +232,4 @@ def _check_shape(model: ModelCfg, height: int, width: int) -> None:
             raise ConfigError(message, "fix the model:/data: section of the config")
 
 
-__all__ = ["CalibCLIP", "build_calibclip", "load_seed_model"]
+__all__ = ["CalibCLIP", "build_calibclip", "load_seed_model", "check_device"]

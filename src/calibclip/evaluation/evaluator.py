@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import torch
 
-from calibclip.backbones import resolve_device
 from calibclip.backbones.base import Backbone
 from calibclip.config import CalibrationConfig
 from calibclip.datasets.images import open_image
@@ -150,9 +149,9 @@ class Evaluator:
 
     def __init__(self, model: Model, device: str | torch.device = "auto", cfg: CalibrationConfig | None = None,
                  batch_size: int = 128) -> None:
-        device = resolve_device(device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' is not available here", "use device='cpu' or device='auto'")
+        from calibclip.calibration.model import check_device
+
+        device = check_device(device)
         if hasattr(model, "to"):
             model.to(device)
         elif device != model.device:

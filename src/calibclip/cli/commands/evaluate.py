@@ -19,7 +19,6 @@ from typing import Any
 from calibclip.cli.common import add_device_arg, add_json_arg, print_json, print_table
 
 HELP = "evaluate text-based person retrieval (R@1/5/10, mAP, mINP): baseline vs CalibCLIP"
-LAYOUTS = ("cuhkpedes", "icfgpedes", "rstpreid", "annotations")
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +35,11 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from calibclip.datasets.pedes import LAYOUTS
+
     add_model_args(parser)
     parser.add_argument("--data_root", "--data-root", required=True, help="the dataset folder")
-    parser.add_argument("--layout", choices=LAYOUTS, default=None,
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), default=None,
                         help="dataset layout (default: the config's dataset.layout, else detected)")
     parser.add_argument("--split", choices=("train", "val", "test"), default=None,
                         help="split to evaluate (default: the config's, test)")
