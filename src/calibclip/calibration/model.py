@@ -67,6 +67,7 @@ class CalibCLIP(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the network's weights are (kept in step by ``to``)."""
         return self.backbone.device
 
     def preprocess(self, image: Any) -> torch.Tensor:

@@ -61,6 +61,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def model_from_args(args: argparse.Namespace, cfg):
+    """``load_seed_model`` with the ``--checkpoint`` and ``--device`` flags."""
     from calibclip.calibration.model import load_seed_model
 
     return load_seed_model(cfg, args.checkpoint, args.device)
