@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -100,12 +101,18 @@ class CalibCLIP(nn.Module):
         return self
 
     def save(self, path: str | Path) -> Path:
-        """Write config + weights; ``build_calibclip(pretrained=path)`` reads it back."""
+        """Write config + weights; ``build_calibclip(pretrained=path)`` reads it back.
+
+        The file is written beside the target and renamed over it, so an
+        interrupted save never leaves a truncated checkpoint in its place.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.clip.state_dict().items()}
+        partial = path.with_name(f".{path.name}.partial")
         torch.save({"format": CHECKPOINT_FORMAT, "config": seed_config_dict(self.config), "state_dict": state},
-                   path)
+                   partial)
+        os.replace(partial, path)
         return path
 
 
