@@ -105,6 +105,7 @@ def test_openclip_training_checkpoint_with_ddp_prefix_loads(tmp_path):
 def test_our_checkpoint_round_trips_with_its_config(tmp_path):
     model = build_calibclip(calibration={"lam": 0.3, "rerank_k": 7}, **SMALL)
     path = model.save(tmp_path / "ours.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["ours.pt"]  # written aside, then renamed: no leftovers
     again = build_calibclip(pretrained=path)  # architecture and knobs come from the file
     assert again.config == model.config and again.calibration.lam == 0.3
     pixels = torch.randn(1, 3, 384, 128)
