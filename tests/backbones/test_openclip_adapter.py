@@ -277,3 +277,13 @@ def test_text_pooling_last_is_read_and_first_is_refused(pooled_variants):
     first = load_backbone("openclip:calibtest-vit-first:none", device="cpu")
     with pytest.raises(NotApplicable, match="'first'"):
         first.text_tokens(TEXTS)
+
+
+def test_bare_file_of_an_openai_architecture_warns_about_quickgelu(fake_tag, weights_file, monkeypatch, caplog):
+    import open_clip.pretrained as pretrained
+
+    monkeypatch.setitem(pretrained._PRETRAINED, "calibtest-vit", {"openai": fake_tag})
+    with caplog.at_level("WARNING", logger="calibclip.backbones.openclip_load"):
+        backbone = load_backbone(f"openclip:calibtest-vit:{weights_file}", device="cpu")
+    assert f"openclip:calibtest-vit:openai={weights_file}" in caplog.text
+    assert type(backbone.model.visual.transformer.resblocks[0].mlp.gelu).__name__ == "GELU"
