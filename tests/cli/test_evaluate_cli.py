@@ -154,10 +154,12 @@ def test_calibclip_evaluate_wrong_layout_is_one_line_exit_2(roots):
 def test_missing_images_are_one_line(capsys, roots, tmp_path):
     root = tmp_path / "CUHK-PEDES"
     shutil.copytree(roots["cuhkpedes"], root)
-    victim = sorted((root / "imgs").rglob("*.jpg"))[0]
-    victim.unlink()
+    from calibclip.datasets.pedes import load_pedes
+
+    split = load_pedes(root)
+    split.image_paths[3].unlink()
     line = _error_line(capsys, "evaluate", *TINY, "--data_root", root)
-    assert "images missing" in line and victim.name in line
+    assert f"1 of {len(split.image_paths)} images missing, first: {split.image_paths[3]}" in line
 
 
 def test_empty_split_is_one_line(capsys, tmp_path):
