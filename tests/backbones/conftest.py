@@ -141,3 +141,53 @@ def pil_images() -> list[Image.Image]:
     """Three seeded noise images of different sizes and aspect ratios."""
     rng = np.random.default_rng(0)
     return [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in [(96, 48), (40, 70), (64, 64)]]
+
+
+CNCLIP_CONFIGS = {  # cn_clip model-config JSONs of a tiny ViT and a tiny Chinese BERT (cn_clip's real vocab size)
+    "calibtest-cn-vit": {"embed_dim": 32, "image_resolution": 32, "vision_layers": 2, "vision_width": 64,
+                         "vision_head_width": 32, "vision_patch_size": 8},
+    "calibtest-cn-rn": {"embed_dim": 32, "image_resolution": 64, "vision_layers": "[1,1,1,1]", "vision_width": 16,
+                        "vision_head_width": 32, "vision_patch_size": None},
+    "calibtest-cn-bert": {"vocab_size": 21128, "text_attention_probs_dropout_prob": 0.1, "text_hidden_act": "gelu",
+                          "text_hidden_dropout_prob": 0.1, "text_hidden_size": 32, "text_initializer_range": 0.02,
+                          "text_intermediate_size": 64, "text_max_position_embeddings": 64,
+                          "text_num_attention_heads": 2, "text_num_hidden_layers": 2, "text_type_vocab_size": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def cnclip_arches(tmp_path_factory) -> dict[str, str]:
+    """Tiny Chinese-CLIP architectures in cn_clip's ``VISION@TEXT`` form: {"vit": ..., "rn": ...}."""
+    pytest.importorskip("cn_clip.clip", reason="cn_clip is not installed: pip install --no-deps cn_clip six")
+    from calibclip.backbones.cnclip import add_model_config
+
+    folder = tmp_path_factory.mktemp("cnclip_configs")
+    for name, cfg in CNCLIP_CONFIGS.items():
+        (folder / f"{name}.json").write_text(json.dumps(cfg))
+    add_model_config(folder)
+    return {"vit": "calibtest-cn-vit@calibtest-cn-bert", "rn": "calibtest-cn-rn@calibtest-cn-bert"}
+
+
+@pytest.fixture(scope="session")
+def fgclip_dir(tmp_path_factory) -> Path:
+    """A tiny random FG-CLIP folder: ``auto_map`` → ``fgclip_remote_code.py`` (a stand-in, not FG-CLIP's code)."""
+    import importlib.util
+    import shutil
+
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    folder = tmp_path_factory.mktemp("fgclip")
+    code = folder / "modeling_fgclip.py"
+    shutil.copy(Path(__file__).with_name("fgclip_remote_code.py"), code)
+    spec = importlib.util.spec_from_file_location("fgclip_stand_in", code)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = {**_tiny_text(49408, 77), "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 49407}
+    config = CLIPConfig(text_config=text, vision_config=_tiny_vision(), projection_dim=32)
+    config.auto_map = {"AutoModelForCausalLM": "modeling_fgclip.FGCLIPModel"}
+    torch.manual_seed(0)
+    module.FGCLIPModel(config).save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    _write_clip_tokenizer(folder)
+    return folder

@@ -15,6 +15,9 @@ OFFLINE_SPECS = {
     "tiny": ["tiny_random_spec"],
     "openclip": ["openclip_vit_spec", "openclip_rn_spec"],
     "hf": ["hf_clip_spec", "hf_chinese_clip_spec", "hf_siglip_spec"],
+    "cnclip": ["cnclip_vit_spec", "cnclip_rn_spec"],
+    "longclip": ["longclip_vit_spec"],
+    "fgclip": ["fgclip_spec"],
 }
 NOT_OFFLINE: dict[str, str] = {}  # family -> why no offline model exists
 
@@ -47,6 +50,26 @@ def hf_chinese_clip_spec(hf_chinese_clip_dir) -> str:
 @pytest.fixture
 def hf_siglip_spec(hf_siglip_dir) -> str:
     return f"hf:{hf_siglip_dir}"
+
+
+@pytest.fixture
+def cnclip_vit_spec(cnclip_arches) -> str:
+    return f"cnclip:{cnclip_arches['vit']}:none"
+
+
+@pytest.fixture
+def cnclip_rn_spec(cnclip_arches) -> str:
+    return f"cnclip:{cnclip_arches['rn']}:none"
+
+
+@pytest.fixture
+def longclip_vit_spec(openclip_arches) -> str:
+    return "longclip:calibtest-vit:none"
+
+
+@pytest.fixture
+def fgclip_spec(fgclip_dir) -> str:
+    return f"fgclip:{fgclip_dir}"
 
 
 def test_every_registered_family_is_covered():

@@ -20,6 +20,9 @@ BACKBONES = Registry("backbone family")
 BACKBONES.register("tiny", "calibclip.backbones.tiny:TinyBackbone")
 BACKBONES.register("openclip", "calibclip.backbones.openclip:OpenClipBackbone")
 BACKBONES.register("hf", "calibclip.backbones.hf:HFBackbone")
+BACKBONES.register("cnclip", "calibclip.backbones.cnclip:CnClipBackbone")
+BACKBONES.register("longclip", "calibclip.backbones.longclip:LongClipBackbone")
+BACKBONES.register("fgclip", "calibclip.backbones.fgclip:FgClipBackbone")
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
