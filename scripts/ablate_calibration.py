@@ -112,6 +112,8 @@ def canonical(cfg: CalibrationConfig) -> CalibrationConfig:
                                   **{k: getattr(plain, k) for k in CVE_KNOBS})
     if not cfg.dcc_enabled:
         cfg = dataclasses.replace(cfg, mask_ratio=plain.mask_ratio)
+    if cfg.cve_enabled and not cfg.dcc_enabled and cfg.first_stage == "calibrated":
+        cfg = dataclasses.replace(cfg, lam=plain.lam)  # both stages score the same pair: λ cannot matter
     return cfg
 
 

@@ -21,12 +21,13 @@ def ablate():
 
 def test_grid_dedupes_settings_that_cannot_differ(ablate):
     args = ablate.parse_args(["--decay", "0.5", "--dominant-ratio", "0.1", "--contrast-alpha", "0",
-                              "--mask-ratio", "0.2", "--lam", "0.5"])
+                              "--mask-ratio", "0.2", "--lam", "0.3", "0.7"])
     assert args.decay == [0.1, 0.5]  # the paper's default is always measured
     configs = ablate.grid(args)
-    # CVE settings: decay {0.1, 0.5} × 2 first stages = 4 with DCC on, 4 with DCC off; DCC alone: 1
-    assert len(configs) == 9
-    assert sum(not c.cve_enabled for c in configs) == 1
+    # decay {0.1, 0.5} × 2 first stages × 2 λ = 8 with DCC on; with DCC off λ matters only for
+    # first_stage original: 2 × 2 + 2 = 6; DCC alone: 2 λ
+    assert len(configs) == 16
+    assert sum(not c.cve_enabled for c in configs) == 2
     dcc_only = next(c for c in configs if not c.cve_enabled)
     assert dcc_only.first_stage == "original" and dcc_only.decay == CalibrationConfig().decay
 
