@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from calibclip.backbones.base import VitParts
-from calibclip.backbones.hf import (LOCAL_HINT, HFBackbone, _Family, _features, _from_source,
-                                    _import_transformers, _is_local, _model_loader, keep_end_token)
+from calibclip.backbones.hf import (HFBackbone, _Family, _features, _from_source, _import_transformers, _is_local,
+                                    _model_loader, keep_end_token)
 from calibclip.errors import SpecError, WeightsNotFound
 from calibclip.types import BackboneSpec
 
@@ -28,10 +28,20 @@ SHORT_LENGTH = 77   # FG-CLIP's short path: CLIP's own position table
 LONG_LENGTH = 248   # its long path; the long position tables only work at exactly this length
 FAMILY = _Family("FGCLIPModel", "eos", "max_length", True)
 _AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModel")  # the README's class first
+HINT = ("pass fgclip:/path/to/dir holding FG-CLIP's hub files (config.json, its modeling_*.py, weights, "
+        "tokenizer and preprocessor_config.json), e.g. a download of qihoo360/fg-clip-base")
 
 
 def _remote(loader: Callable[..., Any]) -> Callable[..., Any]:
     return lambda source, **kwargs: loader(source, trust_remote_code=True, **kwargs)
+
+
+def _fetch(loader: Callable[..., Any], source: str, what: str) -> Any:
+    """``hf``'s local-first loading, with a hint that names this spec form."""
+    try:
+        return _from_source(loader, source, what)
+    except WeightsNotFound as exc:
+        raise WeightsNotFound(exc.message, HINT) from exc
 
 
 def _vit_layout_ok(model: Any) -> bool:
@@ -43,6 +53,15 @@ def _vit_layout_ok(model: Any) -> bool:
     attn = getattr(layers[-1], "self_attn", None)
     return all(hasattr(attn, name) for name in ("q_proj", "k_proj", "v_proj", "out_proj")) and all(
         hasattr(vision, name) for name in ("embeddings", "pre_layrnorm", "post_layernorm"))
+
+
+def _check_code_file(source: str, reference: str) -> None:
+    """A local folder must hold the code its ``auto_map`` names: transformers would otherwise reuse a
+    class registered by an earlier load in the same process, or fail with a hub URL built from a path."""
+    module = reference.rsplit(".", 1)[0]
+    if _is_local(source) and "--" not in module and not (Path(source) / f"{module}.py").is_file():
+        raise WeightsNotFound(f"{source} has no {module}.py, the FG-CLIP code its config.json names",
+                              f"copy {module}.py from the FG-CLIP hub repo (qihoo360/fg-clip-base) into the folder")
 
 
 class FgClipBackbone(HFBackbone):
@@ -72,16 +91,20 @@ class FgClipBackbone(HFBackbone):
             raise SpecError(f"backbone spec {spec.raw!r} names no model", "use fgclip:/path/to/dir or "
                             "fgclip:qihoo360/fg-clip-base")
         if _is_local(source) and not Path(source).is_dir():
-            raise WeightsNotFound(f"model directory not found: {source}", LOCAL_HINT)
-        config = _from_source(_remote(transformers.AutoConfig.from_pretrained), source, "config.json")
+            raise WeightsNotFound(f"model directory not found: {source}", HINT)
+        config = _fetch(_remote(transformers.AutoConfig.from_pretrained), source, "config.json")
         auto = next((name for name in _AUTO_CLASSES if name in (getattr(config, "auto_map", None) or {})), None)
         if auto is None:
             raise SpecError(f"{source} is not an FG-CLIP model: its config.json maps no model class to "
                             "FG-CLIP's code (auto_map)", "a plain CLIP folder loads with hf:DIR")
+        _check_code_file(source, config.auto_map[auto])
         loader = _remote(_model_loader(getattr(transformers, auto), config))
-        model = _from_source(loader, source, "model weights or FG-CLIP's modeling code")
-        processor = _from_source(transformers.AutoImageProcessor.from_pretrained, source, "image processor")
-        tokenizer = _from_source(transformers.AutoTokenizer.from_pretrained, source, "tokenizer")
+        model = _fetch(loader, source, "model weights or FG-CLIP's modeling code")
+        processor = _fetch(transformers.AutoImageProcessor.from_pretrained, source, "image processor")
+        tokenizer = _fetch(transformers.AutoTokenizer.from_pretrained, source, "tokenizer")
+        if 2 * len(tokenizer) < config.text_config.vocab_size:  # transformers 5 builds an empty one
+            raise WeightsNotFound(f"{source} has no tokenizer files ({len(tokenizer)} tokens for a "
+                                  f"{config.text_config.vocab_size}-token model)", HINT)
         return cls(spec, device, model, processor, tokenizer)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
