@@ -27,6 +27,7 @@ class TinyConfig:
 
     image_size: tuple[int, int] = (192, 64)   # (H, W): pedestrians are 3:1
     patch_size: int = 16                      # 12×4 grid: 4× fewer tokens than 8 px, trains in minutes on CPU
+    conv_stem: bool = False                   # 3×3 stride-2 conv stack instead of one patchify conv
     vision_width: int = 192
     vision_layers: int = 6
     vision_heads: int = 3
@@ -105,13 +106,33 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x)), probs
 
 
+def conv_stem(width: int, patch_size: int) -> nn.Sequential:
+    """Stride-2 3×3 convs (BN + ReLU) down to the patch grid, then a 1×1 conv to ``width``.
+
+    Xiao et al. 2021, "Early Convolutions Help Transformers See Better": the
+    same token grid as a patchify stem, but far easier to optimise from
+    scratch on little data, which is what the tiny model has.
+    """
+    steps = patch_size.bit_length() - 1
+    if 2 ** steps != patch_size:
+        raise ValueError(f"conv_stem needs a power-of-two patch_size, got {patch_size}")
+    layers: list[nn.Module] = []
+    channels = 3
+    for i in range(steps):
+        out = width // 2 ** (steps - 1 - i)
+        layers += [nn.Conv2d(channels, out, 3, 2, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+        channels = out
+    return nn.Sequential(*layers, nn.Conv2d(channels, width, 1))
+
+
 class VisionTower(nn.Module):
     def __init__(self, cfg: TinyConfig) -> None:
         super().__init__()
         h, w = cfg.image_size
         self.grid = (h // cfg.patch_size, w // cfg.patch_size)
         width = cfg.vision_width
-        self.conv = nn.Conv2d(3, width, cfg.patch_size, cfg.patch_size, bias=False)
+        self.conv = (conv_stem(width, cfg.patch_size) if cfg.conv_stem
+                     else nn.Conv2d(3, width, cfg.patch_size, cfg.patch_size, bias=False))
         self.class_embedding = nn.Parameter(torch.randn(width) * width ** -0.5)
         self.positional_embedding = nn.Parameter(torch.randn(1 + self.grid[0] * self.grid[1], width) * 0.02)
         self.ln_pre = nn.LayerNorm(width)

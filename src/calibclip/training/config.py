@@ -26,6 +26,7 @@ class ModelConfig:
 
     image_size: tuple[int, int] = (192, 64)  # (H, W) every training image is resized to
     patch_size: int = 16                     # ViT patch side in pixels
+    conv_stem: bool = False                  # convolutional stem (Xiao et al. 2021) instead of patchify
     vision_width: int = 192                  # vision transformer width
     vision_layers: int = 6                   # vision transformer depth
     vision_heads: int = 3                    # attention heads per vision block

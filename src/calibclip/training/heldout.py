@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from calibclip.backbones.base import Backbone
-from calibclip.training.synthetic import META_FILE, pedes_combination, read_meta
+from calibclip.training.synthetic import META_FILE, pedes_combination, pedes_identities, read_meta
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,7 @@ def evaluate_fresh_pedes(backbone: Backbone, root: Path, seen: Sequence[str] | N
     result = evaluate_pedes(backbone, split, CalibrationConfig(cve_enabled=False, dcc_enabled=False))
     out = {"all": _pick(result.metrics["baseline"], PEDES_KEYS)}
     if seen is not None:
-        meta = read_meta(Path(root).parent / META_FILE)
-        base = meta["id_base"].get(split.layout, 0)
-        combos = {p["pid"] + base: pedes_combination(p["attributes"]) for p in meta["identities"]}
+        combos = {pid: pedes_combination(a) for pid, a in pedes_identities(root, split.layout).items()}
         unseen = np.array([combos[int(pid)] not in set(seen) for pid in split.caption_pids])
         if unseen.any():
             scores = result.scores["baseline"][unseen]

@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from calibclip.errors import DatasetLayoutError
 from calibclip.training.data import PairSet, build_pairs
@@ -74,6 +74,13 @@ def pedes_pairs(root: Path, split: str, size: tuple[int, int], max_images: int |
     pairs = [(int(i), caption, int(pid)) for caption, pid, i
              in zip(data.captions, data.caption_pids, data.caption_image_index) if i < keep]
     return build_pairs(data.image_paths[:keep], pairs, size, desc=f"decoding pedes {split}")
+
+
+def pedes_identities(root: Path, layout: str) -> dict[int, dict[str, Any]]:
+    """Person id as the annotations write it → the generator's attributes of that person."""
+    meta = read_meta(Path(root).parent / META_FILE)
+    base = meta["id_base"].get(layout, 0)
+    return {p["pid"] + base: p["attributes"] for p in meta["identities"]}
 
 
 def tigr_pairs(root: Path, langs: tuple[str, ...], size: tuple[int, int],
