@@ -11,7 +11,6 @@ looks in cn_clip's download folder and the Hugging Face cache before giving up.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,10 +20,9 @@ from PIL import Image
 
 from calibclip.backbones.base import Backbone, VitParts
 from calibclip.backbones.openclip import _in_proj
+from calibclip.backbones.weights_file import read_weights_file
 from calibclip.errors import CheckpointMismatch, SpecError, WeightsNotFound
 from calibclip.types import BackboneSpec
-
-log = logging.getLogger(__name__)
 
 CONTEXT_LENGTH = 52
 HUB_ORG = "OFA-Sys"  # where cn_clip's own loader downloads its checkpoints from
@@ -97,15 +95,8 @@ def _hub_checkpoint(cn_clip: Any, arch: str) -> Path:
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
     """cn_clip's checkpoint layout: ``{"state_dict": ...}`` whose keys may carry DDP's ``module.``."""
-    if not path.is_file():
-        raise WeightsNotFound(f"Chinese-CLIP checkpoint not found: {path}",
-                              "pass an existing clip_cn_*.pt file, or 'none' for random weights")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise CheckpointMismatch(f"cannot read Chinese-CLIP checkpoint {path}: {type(exc).__name__}",
-                                 "expected a cn_clip training checkpoint (clip_cn_*.pt)") from exc
-    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
+    blob = read_weights_file(path, "Chinese-CLIP checkpoint", "cn_clip checkpoint (clip_cn_*.pt)")
+    state = blob.get("state_dict", blob)
     if not isinstance(state, dict) or not state:
         raise CheckpointMismatch(f"{path} holds no state dict", "expected a cn_clip checkpoint with 'state_dict'")
     return {k.removeprefix("module."): v for k, v in state.items() if "bert.pooler" not in k}
@@ -181,16 +172,16 @@ class CnClipBackbone(Backbone):
         if not self.supports_image_calibration:
             return super()._vit_parts(pixels)
         visual = self.model.visual
-        x = visual.conv1(pixels.to(self.device)).flatten(2).transpose(1, 2)
-        cls_token = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
-        x = visual.ln_pre(torch.cat([cls_token, x], dim=1) + visual.positional_embedding.to(x.dtype))
         blocks = visual.transformer.resblocks
-        x = x.transpose(0, 1)  # cn_clip's blocks are sequence-first
-        for block in blocks[:-1]:
-            x = block(x)
+        seen: dict[str, torch.Tensor] = {}
+        handle = blocks[-1].register_forward_pre_hook(lambda _module, args: seen.update(x=args[0]))
+        try:  # one plain pass keeps the last block's (sequence-first) input
+            visual(pixels.to(self.device))
+        finally:
+            handle.remove()
         last = blocks[-1]
         return VitParts(
-            hidden=x.transpose(0, 1), ln_1=last.ln_1, qkv=_in_proj(last.attn), out_proj=last.attn.out_proj,
+            hidden=seen["x"].transpose(0, 1), ln_1=last.ln_1, qkv=_in_proj(last.attn), out_proj=last.attn.out_proj,
             ln_2=last.ln_2, mlp=last.mlp, head=lambda t: visual.ln_post(t) @ visual.proj,
             num_heads=last.attn.num_heads, grid=tuple(visual.grid_size))
 

@@ -20,6 +20,7 @@ import torch
 
 from calibclip.backbones.openclip import OpenClipBackbone
 from calibclip.backbones.openclip_load import _check_arch, _import_open_clip
+from calibclip.backbones.weights_file import read_weights_file
 from calibclip.errors import CheckpointMismatch, SpecError, WeightsNotFound
 from calibclip.types import BackboneSpec
 
@@ -49,17 +50,8 @@ def _read_state(arch: str, weights: str | None) -> dict[str, torch.Tensor]:
         raise WeightsNotFound(f"longclip:{arch} names no weights file",
                               f"download {file} from https://huggingface.co/BeichenZhang/{repo} and pass "
                               f"longclip:{arch}:/path/to/{file} (or longclip:{arch}:none for random weights)")
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise WeightsNotFound(f"Long-CLIP checkpoint not found: {path}",
-                              "pass an existing longclip-B.pt / longclip-L.pt, or 'none' for random weights")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise CheckpointMismatch(f"cannot read Long-CLIP checkpoint {path}: {type(exc).__name__}",
-                                 "expected the state dict Long-CLIP's train.py saves (longclip-B.pt)") from exc
-    if not isinstance(state, dict):
-        raise CheckpointMismatch(f"{path} holds no state dict", "expected Long-CLIP's longclip-B.pt / longclip-L.pt")
+    state = read_weights_file(Path(weights).expanduser(), "Long-CLIP checkpoint",
+                              "longclip-B.pt / longclip-L.pt (the state dict Long-CLIP's train.py saves)")
     return fold_positions(state)
 
 
