@@ -6,7 +6,7 @@ Spec: ``cnclip:ARCH[:/path/clip_cn_vit-b-16.pt|none]`` with ARCH one of cn_clip'
 The model is cn_clip's ``CLIP`` from those JSONs, the tokenizer its bundled BERT vocabulary
 at context length 52 (what CsdCLIP uses), the transform its ``image_transform(resolution)``.
 Weights are cn_clip checkpoints (``{"state_dict": {"module.…": …}}``); a bare architecture
-looks in cn_clip's download folder and the Hugging Face cache before giving up.
+looks in cn_clip's download folder and the Hugging Face cache (it never downloads).
 """
 from __future__ import annotations
 
@@ -73,8 +73,8 @@ def _model_info(cn_clip: Any, arch: str) -> tuple[dict[str, Any], int]:
     return info, int(preset["input_resolution"] if preset else info["image_resolution"])
 
 
-def _hub_checkpoint(cn_clip: Any, arch: str) -> Path:
-    """A bare architecture: cn_clip's download folder, then the Hugging Face cache or hub."""
+def _cached_checkpoint(cn_clip: Any, arch: str) -> Path:
+    """A bare architecture: the file in cn_clip's download folder or the Hugging Face cache; never downloaded."""
     if arch not in cn_clip.utils._MODELS:
         raise WeightsNotFound(f"{arch} has no released Chinese-CLIP weights",
                               f"pass cnclip:{arch}:/path/to/checkpoint.pt or cnclip:{arch}:none")
@@ -85,10 +85,10 @@ def _hub_checkpoint(cn_clip: Any, arch: str) -> Path:
     try:
         from huggingface_hub import hf_hub_download
 
-        return Path(hf_hub_download(f"{HUB_ORG}/{repo}", filename=file))
-    except Exception as exc:  # offline, not cached, hub errors: one answer
+        return Path(hf_hub_download(f"{HUB_ORG}/{repo}", filename=file, local_files_only=True))
+    except Exception as exc:  # not cached (or no huggingface_hub): one answer
         raise WeightsNotFound(
-            f"Chinese-CLIP {arch} weights are not cached and cannot be downloaded ({type(exc).__name__})",
+            f"no local Chinese-CLIP {arch} weights (looked in ~/.cache/clip and the Hugging Face cache)",
             f"download {file} from https://huggingface.co/{HUB_ORG}/{repo} and pass "
             f"cnclip:{arch}:/path/to/{file}") from exc
 
@@ -106,7 +106,7 @@ def create_cn_clip(arch: str, weights: str | None) -> tuple[Any, int]:
     """Build cn_clip's ``CLIP`` for ``arch`` (float32, eval) with the spec's weights → (model, resolution)."""
     cn_clip = _import_cn_clip()
     info, resolution = _model_info(cn_clip, arch)
-    path = None if weights == "none" else (Path(weights).expanduser() if weights else _hub_checkpoint(cn_clip, arch))
+    path = None if weights == "none" else (Path(weights).expanduser() if weights else _cached_checkpoint(cn_clip, arch))
     state = _load_state(path) if path is not None else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
