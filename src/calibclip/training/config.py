@@ -44,6 +44,8 @@ class DataConfig:
 
     pedes_seed: int = 1000                   # generator seed of the training person set
     pedes_ids: int | None = None             # identities (None: the generator's default scale)
+    joined_captions: bool = True             # also train on each image's captions joined (full description)
+    resample_captions: bool = True           # fresh person captions each epoch, from the exact attributes
     tigr_seed: int = 2000                    # generator seed of the training scene set
     tigr_scale: str = "default"              # "small" | "default"
     langs: tuple[str, ...] = ("en", "zh")    # caption languages of the scene set

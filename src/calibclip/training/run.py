@@ -16,7 +16,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from calibclip.training.config import TrainConfig, config_to_dict
 from calibclip.training.contrastive import ContrastiveTrainer, read_state
 from calibclip.training.data import PairSet, build_vocab, concat_pairs
 from calibclip.training.synthetic import (default_data_dir, ensure_pedes, ensure_tigr, pedes_pairs,
-                                          seen_combinations, tigr_pairs)
+                                          pedes_recaptioner, seen_combinations, tigr_pairs)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class TrainingData:
     val: PairSet
     sources: dict[str, str]
     seen: dict[str, list[str]]          # attribute combinations present in training (see seen_combinations)
+    recaption: Callable[[np.random.Generator], list[str]] | None = None  # fresh captions for the first pairs
 
 
 def load_training_data(cfg: TrainConfig) -> TrainingData:
@@ -65,7 +66,9 @@ def load_training_data(cfg: TrainConfig) -> TrainingData:
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
     size = tuple(cfg.model.image_size)
     pedes_root = ensure_pedes(data_dir, cfg.data.pedes_seed, cfg.data.pedes_ids)
-    parts = [pedes_pairs(pedes_root, "train", size)]
+    parts = [pedes_pairs(pedes_root, "train", size, joined=cfg.data.joined_captions)]
+    recaption = (pedes_recaptioner(pedes_root, "train", cfg.data.joined_captions)
+                 if cfg.data.resample_captions else None)
     sources = {"pedes": str(pedes_root)}
     tigr_root, scenes = None, None
     if cfg.data.use_tigr:
@@ -78,7 +81,7 @@ def load_training_data(cfg: TrainConfig) -> TrainingData:
     log.info("training pairs: %d captions over %d images; validation: %d captions", len(train),
              len(train.images), len(val))
     return TrainingData(train=train, val=val, sources=sources,
-                        seen=seen_combinations(pedes_root, tigr_root, scenes))
+                        seen=seen_combinations(pedes_root, tigr_root, scenes), recaption=recaption)
 
 
 @torch.no_grad()
@@ -136,6 +139,9 @@ def train_tiny(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 def _epoch(trainer: ContrastiveTrainer, data: TrainingData, out: Path, cfg: TrainConfig) -> None:
     """Train one epoch, validate, keep the best checkpoint, save the resumable state."""
     tick = time.monotonic()
+    if data.recaption is not None:
+        fresh = data.recaption(trainer.rng)  # the person pairs come first in ``data.train``
+        data.train.captions[:len(fresh)] = fresh
     losses = trainer.run_epoch(data.train)
     metrics = validate(trainer.backbone, data.val)
     trainer.model.train()

@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from calibclip.errors import DatasetLayoutError
 from calibclip.training.data import PairSet, build_pairs
 
@@ -65,15 +67,57 @@ def ensure_tigr(data_dir: Path, seed: int, scale: str = "default", langs: tuple[
     return _ensure(folder, lambda out: generate_tigr(out, seed=seed, scale=scale, langs=langs))
 
 
-def pedes_pairs(root: Path, split: str, size: tuple[int, int], max_images: int | None = None) -> PairSet:
-    """Every caption of a person split paired with its image; the group is the person id."""
+def pedes_pairs(root: Path, split: str, size: tuple[int, int], max_images: int | None = None,
+                joined: bool = False) -> PairSet:
+    """Every caption of a person split paired with its image; the group is the person id.
+
+    ``joined`` adds, per image, its captions joined into one text: each caption
+    is partial, the pair describes the whole person, so the joined text
+    supervises every detail at once (and clause dropout cuts varied partial
+    descriptions out of it).
+    """
     from calibclip.datasets.pedes import load_pedes
 
     data = load_pedes(root, split)
     keep = len(data.image_paths) if max_images is None else min(max_images, len(data.image_paths))
-    pairs = [(int(i), caption, int(pid)) for caption, pid, i
-             in zip(data.captions, data.caption_pids, data.caption_image_index) if i < keep]
+    per_image: list[list[str]] = [[] for _ in range(keep)]
+    for caption, i in zip(data.captions, data.caption_image_index):
+        if i < keep:
+            per_image[i].append(caption)
+    pairs = [(i, text, int(data.image_pids[i])) for i, text in _pedes_texts(per_image, joined)]
     return build_pairs(data.image_paths[:keep], pairs, size, desc=f"decoding pedes {split}")
+
+
+def pedes_recaptioner(root: Path, split: str, joined: bool = False) -> Callable[[np.random.Generator], list[str]]:
+    """Fresh captions for every pair of ``pedes_pairs(root, split, joined=joined)``, in the same order.
+
+    Drawn by the generator's own captioner from each person's exact attributes
+    (``synth_meta.json``): new wording and a new split of the details between
+    the two captions every epoch, so the text side cannot memorise captions.
+    """
+    from calibclip.datasets.captions_pedes import caption_pair
+    from calibclip.datasets.draw_person import Person
+    from calibclip.datasets.pedes import load_pedes
+
+    data = load_pedes(root, split)
+    counts = np.bincount(data.caption_image_index, minlength=len(data.image_paths))
+    if (counts != 2).any():
+        raise DatasetLayoutError(f"{root} ({split}) has images without exactly two captions",
+                                 "resampling captions needs a set written by the synthetic generator")
+    people = pedes_identities(root, data.layout)
+    persons = [Person(**people[int(pid)]) for pid in data.image_pids]
+
+    def sample(rng: np.random.Generator) -> list[str]:
+        return [text for _, text in _pedes_texts([list(caption_pair(p, rng)) for p in persons], joined)]
+    return sample
+
+
+def _pedes_texts(per_image: list[list[str]], joined: bool) -> list[tuple[int, str]]:
+    """(image index, text) for every caption, then every image's captions joined."""
+    texts = [(i, caption) for i, captions in enumerate(per_image) for caption in captions]
+    if joined:
+        texts += [(i, " ".join(captions)) for i, captions in enumerate(per_image) if len(captions) > 1]
+    return texts
 
 
 def pedes_identities(root: Path, layout: str) -> dict[int, dict[str, Any]]:
