@@ -130,8 +130,8 @@ def grid(args: argparse.Namespace) -> list[CalibrationConfig]:
     return list(configs.values())
 
 
-def measure(features: list[SplitFeatures], cfg: CalibrationConfig | None) -> dict[str, float]:
-    """Mean and std over seeds of the metrics of ``cfg`` (None: the plain-CLIP baseline)."""
+def measure(features: list[SplitFeatures], cfg: CalibrationConfig | None) -> dict:
+    """Mean and std over seeds of the metrics of ``cfg`` (None: the plain-CLIP baseline), and per seed."""
     runs = []
     use = cfg or CalibrationConfig(cve_enabled=False, dcc_enabled=False)
     for feat in features:
@@ -142,6 +142,7 @@ def measure(features: list[SplitFeatures], cfg: CalibrationConfig | None) -> dic
         runs.append(person_retrieval_metrics(scores, feat.query_pids, feat.gallery_pids))
     out = {m: float(np.mean([r[m] for r in runs])) for m in METRICS}
     out.update({f"{m}_std": float(np.std([r[m] for r in runs])) for m in METRICS})
+    out["per_seed"] = {m: [float(r[m]) for r in runs] for m in METRICS}
     return out
 
 
@@ -170,11 +171,14 @@ def ablation(test: list[SplitFeatures], cfg: CalibrationConfig, label: str) -> l
                 ("+CVE", canonical(dataclasses.replace(cfg, cve_enabled=True, dcc_enabled=False))),
                 ("+DCC", canonical(dataclasses.replace(cfg, cve_enabled=False, dcc_enabled=True))),
                 ("+CVE+DCC", dataclasses.replace(cfg, cve_enabled=True, dcc_enabled=True))]
-    rows = []
+    rows, base = [], measure(test, None)["per_seed"]
     for name, variant in variants:
         scores = measure(test, variant)
+        # paired by seed: the spread of the difference, not of each set's difficulty
+        deltas = {m: np.subtract(scores["per_seed"][m], base[m]) for m in ("rank1", "mAP")}
         rows.append({"knobs": label, "method": name,
-                     **{m: f"{scores[m]:.2f} ± {scores[m + '_std']:.2f}" for m in METRICS}})
+                     **{m: f"{scores[m]:.2f} ± {scores[m + '_std']:.2f}" for m in METRICS},
+                     **{f"Δ{m}": f"{d.mean():+.2f} ± {d.std():.2f}" for m, d in deltas.items()}})
     return rows
 
 
