@@ -14,7 +14,7 @@ QUERIES = ["a woman in a blue coat with a black bag", "a man wearing white shoes
 
 
 def test_decay_one_lambda_zero_is_plain_clip_exactly(tiny_backbone, gallery_paths):
-    retriever = CalibratedRetriever(tiny_backbone, CalibrationConfig(decay=1.0, lam=0.0, rerank_k=3))
+    retriever = CalibratedRetriever(tiny_backbone, CalibrationConfig(decay=1.0, contrast_alpha=0.0, lam=0.0, rerank_k=3))
     retriever.encode_gallery(gallery_paths, batch_size=3)
     scores = retriever.score(QUERIES, ablations=True)
     assert set(scores) == {"baseline", "calibrated", "cve_only", "dcc_only"}

@@ -43,7 +43,7 @@ def _ids(batch) -> torch.Tensor:
 
 
 def test_decay_one_lambda_zero_is_plain_clip(vit_backbone, gallery_paths):
-    retriever = CalibratedRetriever(vit_backbone, CalibrationConfig(decay=1.0, lam=0.0, rerank_k=2))
+    retriever = CalibratedRetriever(vit_backbone, CalibrationConfig(decay=1.0, contrast_alpha=0.0, lam=0.0, rerank_k=2))
     gallery = retriever.encode_gallery(gallery_paths[:4])
     torch.testing.assert_close(gallery.calibrated, gallery.original, atol=1e-6, rtol=0)
     scores = retriever.score(QUERIES, ablations=True)

@@ -80,7 +80,7 @@ def _reference_cls(backbone, pixels: torch.Tensor, key_scale: torch.Tensor):
 @torch.no_grad()
 def test_calibrated_embedding_matches_a_full_block_reference(tiny_backbone, gallery_paths):
     pixels = _pixels(tiny_backbone, gallery_paths[:3])
-    cfg = CalibrationConfig(decay=0.1, dominant_ratio=0.1)
+    cfg = CalibrationConfig(decay=0.1, dominant_ratio=0.1, contrast_alpha=0.0)
     out = calibrate_images(tiny_backbone, pixels, cfg)
     scale = torch.where(out.dominant, torch.tensor(0.1), torch.tensor(1.0))
     expected, patch_states, plain_patch_states = _reference_cls(tiny_backbone, pixels, scale)
@@ -93,7 +93,7 @@ def test_calibrated_embedding_matches_a_full_block_reference(tiny_backbone, gall
 
 @torch.no_grad()
 def test_decay_one_gives_the_original_embedding(tiny_backbone, gallery_paths):
-    out = calibrate_images(tiny_backbone, _pixels(tiny_backbone, gallery_paths[:4]), CalibrationConfig(decay=1.0))
+    out = calibrate_images(tiny_backbone, _pixels(tiny_backbone, gallery_paths[:4]), CalibrationConfig(decay=1.0, contrast_alpha=0.0))
     torch.testing.assert_close(out.calibrated, out.original, atol=1e-6, rtol=0)
 
 

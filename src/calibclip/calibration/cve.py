@@ -70,7 +70,7 @@ def dominant_mask(cls_attention: torch.Tensor, grid: tuple[int, int], num_prefix
     count = F.conv2d(torch.ones_like(patches), window, padding=pad)
     neighbour_mean = (window_sum - patches) / (count - 1).clamp_min(1)
     contrast = (patches - neighbour_mean).reshape(n, rows * cols)
-    chosen = max(1, round(ratio * rows * cols))
+    chosen = max(1, int(ratio * rows * cols + 0.5))  # rounded half up, as DCC's word count
     order = torch.argsort(contrast, dim=1, descending=True, stable=True)[:, :chosen]
     mask = torch.zeros(n, length, dtype=torch.bool, device=cls_attention.device)
     mask[:, num_prefix:].scatter_(1, order, True)
