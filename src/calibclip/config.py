@@ -22,7 +22,7 @@ T = TypeVar("T")
 class CalibrationConfig:
     """CalibCLIP training-free knobs (DESIGN "CalibCLIP").
 
-    Defaults: the best of 880 settings on the val split of 3 fresh synthetic person sets with the
+    Defaults: the best of 879 settings on the val split of 3 fresh synthetic person sets with the
     bundled tiny model (``scripts/ablate_calibration.py``, docs/readme/calibration.md); the paper-derived
     values are 0.1 / 0.1 / 0.0 / 0.5 for dominant_ratio / decay / contrast_alpha / lam.
     """
