@@ -24,20 +24,21 @@ class CalibrationConfig:
 
     Defaults: the best of 879 settings on the val split of 3 fresh synthetic person sets with the
     bundled tiny model (``scripts/ablate_calibration.py``, docs/readme/calibration.md); the paper-derived
-    values are 0.1 / 0.1 / 0.0 / 0.5 for dominant_ratio / decay / contrast_alpha / lam.
+    values are 0.1 / 0.1 / 0.0 / 0.2 / 0.5 / original for dominant_ratio / decay / contrast_alpha /
+    mask_ratio / lam / first_stage.
     """
 
     cve_enabled: bool = True            # calibrate image embeddings (CVE)
-    dominant_ratio: float = 0.05        # share of patches treated as dominant
+    dominant_ratio: float = 0.2         # share of patches treated as dominant
     neighbourhood: int = 3              # k×k window for "stands out from its neighbours"
-    decay: float = 0.05                 # attention multiplier on dominant patches (1 and α 0 = off)
-    contrast_alpha: float = 0.5         # >0: calibrated += α·(orig − dominant-only), renormalised
+    decay: float = 0.3                  # attention multiplier on dominant patches (1 and α 0 = off)
+    contrast_alpha: float = 0.0         # >0: calibrated += α·(orig − dominant-only), renormalised
     dcc_enabled: bool = True            # calibrate text embeddings (DCC)
-    mask_ratio: float = 0.2             # share of content words masked
+    mask_ratio: float = 0.3             # share of content words masked
     min_masked: int = 1                 # at least this many words masked
     rerank_k: int = 100                 # rerank only the top K of the first stage
-    lam: float = 0.3                    # final = (1-λ)·s_orig + λ·s_disc
-    first_stage: str = "original"       # "original" | "calibrated" image embedding in stage 1
+    lam: float = 0.1                    # final = (1-λ)·s_orig + λ·s_disc
+    first_stage: str = "calibrated"     # "original" | "calibrated" image embedding in stage 1
 
 
 @dataclass

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -25,7 +27,7 @@ def test_overlay_heat_and_outline():
 
 def test_explain_writes_a_png_of_the_image_size(tiny_backbone, draw_people, tmp_path):
     path = draw_people(tmp_path / "img", 1, size=(50, 150))[0]
-    cfg = CalibrationConfig(lam=0.4, mask_ratio=0.2, dominant_ratio=0.1)
+    cfg = CalibrationConfig(lam=0.4, mask_ratio=0.2, dominant_ratio=0.1, first_stage="calibrated")
     text = "a woman in a blue coat with a black bag"
     result = explain(tiny_backbone, text, path, cfg)
     out = tmp_path / "why.png"
@@ -37,7 +39,10 @@ def test_explain_writes_a_png_of_the_image_size(tiny_backbone, draw_people, tmp_
     assert all(0 <= l < r <= 50 and 0 <= t < b <= 150 for l, t, r, b in result.dominant_boxes)
     expected = discriminate_texts(tiny_backbone, [text], cfg)
     assert result.masked_words == expected.masked_words[0] and result.masked_text == expected.masked_texts[0]
-    assert result.s_final == pytest.approx(0.6 * result.s_orig + 0.4 * result.s_disc, abs=1e-6)
+    assert result.s_final == pytest.approx(0.6 * result.s_first + 0.4 * result.s_disc, abs=1e-6)
+    plain = explain(tiny_backbone, text, path, dataclasses.replace(cfg, first_stage="original"))
+    assert plain.s_first == pytest.approx(plain.s_orig, abs=1e-6) and plain.s_orig == pytest.approx(result.s_orig)
+    assert result.s_first != pytest.approx(result.s_orig, abs=1e-6)  # stage 1 used the CVE image
 
 
 def test_explain_refuses_an_unreadable_image(tiny_backbone, tmp_path):

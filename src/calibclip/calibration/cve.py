@@ -117,7 +117,8 @@ def calibrate_images(backbone: Backbone, pixels: torch.Tensor, cfg: CalibrationC
     mask = dominant_mask(tokens.cls_attention, tokens.grid, tokens.num_prefix, cfg.dominant_ratio, cfg.neighbourhood)
     original = backbone.image_from_tokens(pixels, parts=parts)
     scale = torch.where(mask, torch.full_like(tokens.cls_attention, cfg.decay), torch.ones_like(tokens.cls_attention))
-    calibrated = backbone.image_from_tokens(pixels, scale, parts=parts)
+    # decay 1 scales nothing: reuse the original so "CVE off" is bit-exact plain CLIP in either first stage
+    calibrated = original if cfg.decay == 1.0 else backbone.image_from_tokens(pixels, scale, parts=parts)
     if cfg.contrast_alpha > 0:
         only = mask.clone()
         only[:, : tokens.num_prefix] = True

@@ -39,8 +39,11 @@ class Explanation:
         dominant_boxes: image-pixel boxes of the patches CVE suppressed.
         overlay: the image with attention heat and dominant patches outlined (same size as the image).
         s_orig: plain CLIP similarity.
+        s_first: the stage-1 score (``s_orig``, or original text against CVE image with
+            ``first_stage: calibrated``).
         s_disc: DCC text against CVE image similarity.
-        s_final: the calibrated score the pair gets when the image is in the rerank's top K.
+        s_final: the calibrated score the pair gets when the image is in the rerank's top K:
+            (1 − λ)·s_first + λ·s_disc.
     """
 
     masked_words: list[str]
@@ -48,6 +51,7 @@ class Explanation:
     dominant_boxes: list[Box]
     overlay: Image.Image
     s_orig: float
+    s_first: float
     s_disc: float
     s_final: float
 
@@ -97,13 +101,16 @@ def explain(backbone: Backbone, text: str, image: Image.Image | str | Path | byt
     scores = score_features(queries, gallery, retriever.cfg)
     text_side = queries.discriminative if retriever.cfg.dcc_enabled else queries.original
     image_side = gallery.calibrated if retriever.cfg.cve_enabled else gallery.original
+    stage_one = image_side if retriever.cfg.first_stage == "calibrated" else gallery.original
+    first = queries.original[0] @ stage_one[0]
     rows, cols = images.grid
     dominant = images.dominant[0, images.num_prefix:].reshape(rows, cols).cpu().numpy()
     heat = images.cls_attention[0, images.num_prefix:].reshape(rows, cols).float().cpu().numpy()
     boxes = patch_boxes(dominant, picture.size)
     return Explanation(masked_words=queries.masked_words[0], masked_text=queries.masked_texts[0],
                        dominant_boxes=boxes, overlay=render_overlay(picture, heat, boxes),
-                       s_orig=float(scores["baseline"][0, 0]), s_disc=float(text_side[0] @ image_side[0]),
+                       s_orig=float(scores["baseline"][0, 0]), s_first=float(first),
+                       s_disc=float(text_side[0] @ image_side[0]),
                        s_final=float(scores["calibrated"][0, 0]))
 
 
