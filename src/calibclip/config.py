@@ -47,8 +47,8 @@ class CompositeConfig:
 
     w_query: float = 1.0                # weight of the optimized-query score
     w_and: float = 1.0                  # weight of the combined AND score
-    w_not: float = 1.0                  # weight of the NOT penalty
-    not_threshold: float = 0.0          # τ: z-scores of a NOT clause above τ are penalised (measured)
+    w_not: float = 0.5                  # weight of the NOT penalty (measured)
+    not_threshold: float = 1.0          # τ: z-scores of a NOT clause above τ are penalised (measured)
     and_mode: str = "mean"              # "mean" | "softmin" | "min" (mean measured best, composite.md)
     softmin_temperature: float = 0.5    # temperature of the soft minimum over AND clauses
     fuse_query: bool = True             # include the optimized query score
