@@ -72,7 +72,7 @@ def test_clauses_pass_through_and_empty_lists_fall_back(backbone, gallery):
 
 
 def test_negation_only_query_is_query_minus_penalty(backbone, gallery):
-    result = CompositeSearcher(backbone, CompositeConfig(not_threshold=1.0)).score(["no dogs"], gallery)
+    result = CompositeSearcher(backbone, CompositeConfig(not_threshold=1.0, w_not=1.0)).score(["no dogs"], gallery)
     c = result.clauses[0]
     assert (c.optimized, c.and_clauses, c.not_clauses) == ("a photo", (), ("dogs",))
     assert not np.array_equal(result.composite[0], result.baseline[0])
