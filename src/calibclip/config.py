@@ -23,7 +23,7 @@ class CalibrationConfig:
     """CalibCLIP training-free knobs (DESIGN "CalibCLIP").
 
     Defaults: the best of 879 settings on the val split of 3 fresh synthetic person sets with the
-    bundled tiny model (``scripts/ablate_calibration.py``, docs/readme/calibration.md); the paper-derived
+    bundled tiny model (``scripts/ablate_calibration.py``, README "Does it help here?"); the paper-derived
     values are 0.1 / 0.1 / 0.0 / 0.2 / 0.5 / original for dominant_ratio / decay / contrast_alpha /
     mask_ratio / lam / first_stage.
     """

@@ -12,7 +12,7 @@ with AND a mean, a hard minimum or a soft minimum. The soft minimum is
 mean (T→∞), so an image must satisfy *every* clause to score high. A query
 with at most one AND clause and no NOT clause keeps its baseline row.
 (CsdCLIP, "composite search"; the exact combination is ours and the weights
-are chosen by measurement, see docs/readme/composite.md.)
+are chosen by measurement, see the README, "Measurements" under CsdCLIP.)
 """
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def split_sizes(scale: str = "default", ids: int | None = None) -> dict[str, int
 
 
 def sample_person(rng: np.random.Generator) -> Person:
-    """Draw one identity's attributes (the distribution is documented in docs/readme/pedes.md)."""
+    """Draw one identity's attributes (the distribution is documented in the README, "Synthetic pedestrians")."""
     gender = str(rng.choice(["man", "woman"]))
     woman = gender == "woman"
     garment = str(rng.choice(["coat", "dress", "top"], p=[0.4, 0.25, 0.35] if woman else [0.5, 0.0, 0.5]))

@@ -1,6 +1,6 @@
 """Retrieval metrics over a (queries, gallery) score matrix; numpy only, no torch.
 
-Shared rules (DESIGN.md "Metrics", docs/readme/metrics.md): scores are ranked in
+Shared rules (DESIGN.md "Metrics", README "Metrics and reports"): scores are ranked in
 float32, ties go to the lower gallery index, results are percentages, and a query
 with nothing relevant in the gallery is skipped and counted, never scored as 0.
 Bad inputs raise ``ValueError`` with one clear line: this module may not import
