@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from calibclip.backbones.base import Backbone
 from calibclip.calibration.cve import calibrate_images
-from calibclip.calibration.retriever import CalibratedRetriever, GalleryFeatures, score_features
+from calibclip.calibration.retriever import CalibratedRetriever, GalleryFeatures, fusion_sides, score_features
 from calibclip.config import CalibrationConfig
 from calibclip.datasets.images import open_image
 
@@ -99,18 +99,16 @@ def explain(backbone: Backbone, text: str, image: Image.Image | str | Path | byt
     queries = retriever.encode_queries([text])
     gallery = GalleryFeatures(original=images.original.float().cpu(), calibrated=images.calibrated.float().cpu())
     scores = score_features(queries, gallery, retriever.cfg)
-    text_side = queries.discriminative if retriever.cfg.dcc_enabled else queries.original
-    image_side = gallery.calibrated if retriever.cfg.cve_enabled else gallery.original
-    stage_one = image_side if retriever.cfg.first_stage == "calibrated" else gallery.original
-    first = queries.original[0] @ stage_one[0]
+    sides = fusion_sides(queries, gallery, retriever.cfg)
     rows, cols = images.grid
     dominant = images.dominant[0, images.num_prefix:].reshape(rows, cols).cpu().numpy()
     heat = images.cls_attention[0, images.num_prefix:].reshape(rows, cols).float().cpu().numpy()
     boxes = patch_boxes(dominant, picture.size)
     return Explanation(masked_words=queries.masked_words[0], masked_text=queries.masked_texts[0],
                        dominant_boxes=boxes, overlay=render_overlay(picture, heat, boxes),
-                       s_orig=float(scores["baseline"][0, 0]), s_first=float(first),
-                       s_disc=float(text_side[0] @ image_side[0]),
+                       s_orig=float(scores["baseline"][0, 0]),
+                       s_first=float(queries.original[0] @ sides.first_stage[0]),
+                       s_disc=float(sides.text[0] @ sides.image[0]),
                        s_final=float(scores["calibrated"][0, 0]))
 
 

@@ -78,6 +78,26 @@ def _matmul(texts: torch.Tensor, images: torch.Tensor, skipped: list[int]) -> np
     return scores
 
 
+@dataclass(frozen=True)
+class FusionSides:
+    """Which embeddings the calibrated pipeline compares (a side with CVE/DCC off is the original)."""
+
+    text: torch.Tensor          # s_disc's text side: DCC or original
+    image: torch.Tensor         # s_disc's image side: CVE or original
+    first_stage: torch.Tensor   # images the original text is ranked against in stage 1
+
+
+def fusion_sides(queries: QueryFeatures, gallery: GalleryFeatures, cfg: CalibrationConfig) -> FusionSides:
+    """The sides ``cfg`` selects; refuses features encoded without the CVE/DCC the config enables."""
+    if (cfg.cve_enabled and gallery.calibrated is None) or (cfg.dcc_enabled and queries.discriminative is None):
+        raise ConfigError("the config enables CVE/DCC but the features were encoded without it",
+                          "encode gallery and queries with the same CalibrationConfig")
+    image = gallery.calibrated if cfg.cve_enabled else gallery.original
+    text = queries.discriminative if cfg.dcc_enabled else queries.original
+    return FusionSides(text=text, image=image,
+                       first_stage=image if cfg.first_stage == "calibrated" else gallery.original)
+
+
 def score_features(queries: QueryFeatures, gallery: GalleryFeatures, cfg: CalibrationConfig,
                    ablations: bool = False) -> dict[str, np.ndarray]:
     """Score matrices (Q, G) float32 for ``baseline`` and ``calibrated`` (+ ``cve_only``, ``dcc_only``).
@@ -88,17 +108,12 @@ def score_features(queries: QueryFeatures, gallery: GalleryFeatures, cfg: Calibr
     in ``cfg`` uses the original embedding on that side.
     """
     check_config(cfg)
-    use_cve, use_dcc = cfg.cve_enabled, cfg.dcc_enabled
-    if (use_cve and gallery.calibrated is None) or (use_dcc and queries.discriminative is None):
-        raise ConfigError("the config enables CVE/DCC but the features were encoded without it",
-                          "encode gallery and queries with the same CalibrationConfig")
+    sides = fusion_sides(queries, gallery, cfg)
     skipped = sorted(gallery.report.skipped)
-    image_cal = gallery.calibrated if use_cve else gallery.original
-    text_disc = queries.discriminative if use_dcc else queries.original
     baseline = _matmul(queries.original, gallery.original, skipped)
-    first = baseline if cfg.first_stage == "original" else _matmul(queries.original, image_cal, skipped)
+    first = baseline if cfg.first_stage == "original" else _matmul(queries.original, sides.first_stage, skipped)
     out = {"baseline": baseline,
-           "calibrated": rerank(first, _matmul(text_disc, image_cal, skipped), cfg.rerank_k, cfg.lam)}
+           "calibrated": rerank(first, _matmul(sides.text, sides.image, skipped), cfg.rerank_k, cfg.lam)}
     if ablations and gallery.calibrated is not None:
         cve_disc = _matmul(queries.original, gallery.calibrated, skipped)
         out["cve_only"] = rerank(baseline, cve_disc, cfg.rerank_k, cfg.lam)
@@ -155,5 +170,5 @@ class CalibratedRetriever:
         return score_features(self.encode_queries(texts), gallery, self.cfg, ablations)
 
 
-__all__ = ["CalibratedRetriever", "GalleryFeatures", "QueryFeatures", "score_features", "check_config",
-           "FIRST_STAGES", "SKIPPED_SCORE"]
+__all__ = ["CalibratedRetriever", "GalleryFeatures", "QueryFeatures", "FusionSides", "fusion_sides", "score_features",
+           "check_config", "FIRST_STAGES", "SKIPPED_SCORE"]
