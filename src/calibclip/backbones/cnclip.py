@@ -20,7 +20,7 @@ from PIL import Image
 
 from calibclip.backbones.base import Backbone, VitParts
 from calibclip.backbones.openclip import _in_proj
-from calibclip.backbones.weights_file import read_weights_file
+from calibclip.backbones.weights_file import load_state, read_weights_file
 from calibclip.errors import CheckpointMismatch, SpecError, WeightsNotFound
 from calibclip.types import BackboneSpec
 
@@ -112,11 +112,7 @@ def create_cn_clip(arch: str, weights: str | None) -> tuple[Any, int]:
         torch.manual_seed(0)
         model = cn_clip.model.CLIP(**info)
     if state is not None:
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise CheckpointMismatch(f"{path} does not fit Chinese-CLIP {arch}",
-                                     " ".join(str(exc).split())[:200]) from exc
+        load_state(model, state, path, f"Chinese-CLIP {arch}")
     return model.float().eval(), resolution
 
 

@@ -20,7 +20,7 @@ import torch
 
 from calibclip.backbones.openclip import OpenClipBackbone
 from calibclip.backbones.openclip_load import _check_arch, _import_open_clip
-from calibclip.backbones.weights_file import read_weights_file
+from calibclip.backbones.weights_file import load_state, read_weights_file
 from calibclip.errors import CheckpointMismatch, SpecError, WeightsNotFound
 from calibclip.types import BackboneSpec
 
@@ -68,11 +68,7 @@ def create_long_clip(arch: str, weights: str | None) -> tuple[Any, Any, Any, int
         torch.manual_seed(0)
         model = open_clip.create_model(arch, force_quick_gelu=True, force_context_length=CONTEXT_LENGTH)
     if state is not None:
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointMismatch(f"{weights} does not fit Long-CLIP {arch}",
-                                     " ".join(str(exc).split())[:200]) from exc
+        load_state(model, state, weights, f"Long-CLIP {arch}")
     transform = open_clip.image_transform(model.visual.image_size, is_train=False)  # OpenAI mean/std, crop
     return model.eval(), transform, tokenizer, int(open_clip.get_model_config(arch)["embed_dim"])
 

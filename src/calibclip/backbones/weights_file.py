@@ -1,4 +1,4 @@
-"""Read a local weights file into a dict, with the one-line errors every adapter gives."""
+"""Read a local weights file into a dict and load it into a model, with the one-line errors every adapter gives."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,3 +26,11 @@ def read_weights_file(path: Path, what: str, expected: str) -> dict[str, Any]:
     if not isinstance(blob, dict) or not blob:
         raise CheckpointMismatch(f"{path} holds no state dict", f"expected {expected}")
     return blob
+
+
+def load_state(model: torch.nn.Module, state: dict[str, Any], path: Path | str, what: str) -> None:
+    """``load_state_dict`` (strict) that reports a shape or key mismatch as one line naming the file."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointMismatch(f"{path} does not fit {what}", " ".join(str(exc).split())[:200]) from exc
