@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from calibclip.backbones.base import Backbone, split_words
+from calibclip.backbones.base import Backbone
 from calibclip.calibration.checks import require_int, require_number
 from calibclip.config import CalibrationConfig
 from calibclip.errors import BadQuery

@@ -10,7 +10,6 @@ composition rather than memory (DESIGN "Embedded default").
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
