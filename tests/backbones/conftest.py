@@ -191,3 +191,17 @@ def fgclip_dir(tmp_path_factory) -> Path:
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
     _write_clip_tokenizer(folder)
     return folder
+
+
+@pytest.fixture
+def load_error_line():
+    """``load_error_line(spec, error)``: loading ``spec`` raises ``error``; its message is one line, returned."""
+    from calibclip.backbones import load_backbone
+
+    def check(spec: str, error: type[Exception]) -> str:
+        with pytest.raises(error) as err:
+            load_backbone(spec, device="cpu")
+        line = err.value.one_line()
+        assert "\n" not in line, spec
+        return line
+    return check
