@@ -139,8 +139,10 @@ def build_calibclip(pretrained: str | Path | None = None, embed_dim: int | None 
     Args:
         pretrained: a checkpoint file (ours, OpenAI/open_clip CLIP ViT, IRRA), or
             None / "none" for seeded random weights.
-        embed_dim, vision_layers, text_layers: architecture (None: from ``config``,
-            else from our checkpoint's saved config, else ViT-B/16's 512/12/12).
+        embed_dim: embedding width (None: from ``config``, else from our checkpoint's
+            saved config, else ViT-B/16's 512).
+        vision_layers: image-tower depth (None: as ``embed_dim``; ViT-B/16: 12).
+        text_layers: text-tower depth (None: as ``embed_dim``; ViT-B/16: 12).
         config: a full ``SeedConfig`` (e.g. ``load_seed_config("configs/cuhkpedes.yaml")``).
         device: where the model lives.
         **kw: any other ``model:`` key (``vision_width``, ``text_heads``, ...),

@@ -64,7 +64,7 @@ def generate_pedes(out_dir: str | Path, seed: int = 0, ids: int | None = None, s
                    layouts: Sequence[str] = ("cuhkpedes",)) -> dict:
     """Generate the benchmark under ``out_dir/<dataset folder>/`` for each layout; return a summary.
 
-    Example:
+    Examples:
         >>> summary = generate_pedes("data/synth", seed=0, scale="small", layouts=("cuhkpedes", "rstpreid"))
         >>> load_pedes(summary["roots"]["cuhkpedes"], "test")
     """
