@@ -1,58 +1,54 @@
-"""``rule``: the offline rewriter (English here, Chinese in ``rule_zh``).
+"""``rule``: the offline rewriter (English here and in ``rule_en``, Chinese in ``rule_zh``).
 
-Two steps, as CsdCLIP's decomposition asks (README "composite search"):
+The query is split into sentences (``sentences``); each is handled on its own,
+in the two steps CsdCLIP's decomposition asks for (README "composite search"):
 
-1. Negation: a cue (no, not, without, except, "not wearing", "with no", ...)
-   opens a negated span that runs to the next comma or clause break; the span
-   becomes NOT clauses (split on and/or) and is cut from the query, which
-   leaves the optimized query.
-2. Conjunction and attribute splitting: the optimized query is cut before
-   prepositions, ``with``/``wearing``-style attributes, ``-ing`` verbs,
-   relative pronouns and ``and``/commas; every piece keeps its subject:
-   "a woman in a green dress dancing" → "a woman in a green dress",
-   "a woman dancing".
+1. Negation: a cue (no, not, without, except, "not wearing", "isn't",
+   "there are no", ...) opens a negated span that runs to the next comma,
+   sentence end, clause break or ``-ing`` verb ("without a hat walking a dog":
+   the dog walking stays positive); the span becomes NOT clauses (split on
+   and/or) and is cut from the sentence. "no one" / "nobody" negate a person:
+   "no one wearing a hat" → NOT "a person wearing a hat". A negated phrase
+   never reaches the AND side.
+2. Decomposition of what is left (``rule_en``): every AND clause keeps its
+   subject, and later sentences carry the caption's subject ("This lady ...
+   She wears green sneakers" → "a lady wearing green sneakers").
 
-A query that is only a negation ("no dogs") gets the optimized query
-"a photo" and no AND clause, so composite scoring ranks by the NOT penalty.
+The optimized query is the positive sentences joined with ". ". A query that
+is only a negation ("no dogs") gets the optimized query "a photo" and no AND
+clause, so composite scoring ranks by the NOT penalty.
 """
 from __future__ import annotations
 
 import re
 
 from calibclip.composite.rewriters.base import Rewriter, check_query
+from calibclip.composite.rewriters.rule_en import (ING_NOUNS, POSSESSIVE_VERBS, WORD, clause_text, decompose,
+                                                   opens_phrase, resolve)
+from calibclip.composite.rewriters.sentences import split_sentences
 from calibclip.types import Clauses
 
 GENERIC_QUERY = {"en": "a photo", "zh": "一张照片"}
 
+_NOBODY = re.compile(r"\b(?:(?:with|and|but|there\s+(?:is|are|was|were)|there's)\s+)?(?:no[\s-]?one|nobody|"
+                     r"no\s+person|not\s+(?:anyone|anybody|a\s+(?:single\s+)?person))(?:\s+else)?\b\s*",
+                     re.IGNORECASE)
 _NEG_CUE = re.compile(
-    r"\b(?:(?:with|and|but|having|has|have)\s+no|without|except(?:\s+for)?|excluding|"
-    r"not\s+(?:wearing|holding|carrying|having|with)|(?:does|do|is|are)n't(?:\s+have)?|"
-    r"(?:does|do|is|are)\s+not(?:\s+have)?|not|no)\b(?!\s+one\b)", re.IGNORECASE)
+    r"\b(?:(?:(?:and|but)\s+)?there(?:\s+(?:is|are|was|were)|'s)\s+no|(?:with|and|but|having|has|have)\s+no|"
+    r"without|except(?:\s+for)?|excluding|not\s+(?:wearing|holding|carrying|having|with)|"
+    r"(?:does|do|did|is|are|was|were|has|have)n't(?:\s+(?:have|got))?|"
+    r"(?:does|do|did|is|are|was|were|has|have)\s+not(?:\s+(?:have|got))?|not|no|never)\b(?!\s+one\b)\s*",
+    re.IGNORECASE)
 _SPAN_END = re.compile(r"[,;.!?]|\b(?:but|while|whilst|who|which|yet)\b|"
-                       r"\band\s+(?=\w+ing\b|with\b|wearing\b|holding\b)", re.IGNORECASE)
+                       r"\band\s+(?=\w+ing\b|with\b|wearing\b|holding\b|(?:he|she|they|it|i|we)\b)", re.IGNORECASE)
+# an object span also ends before an -ing verb ("without a hat walking a dog"), not after a determiner
+_OBJECT_END = re.compile(_SPAN_END.pattern + r"|(?<!\ba)(?<!\ban)(?<!\bthe)(?<!\bhis)(?<!\bher)(?<!\btheir)"
+                         r"\s+(?=(?!(?:" + "|".join(sorted(ING_NOUNS)) + r")\b)[a-z]{2,}ing\b)", re.IGNORECASE)
 _LIST_SPLIT = re.compile(r"\s*(?:,|\b(?:and|or|nor)\b)\s*", re.IGNORECASE)
 _NOT_LEAD = re.compile(r"^(?:(?:wearing|holding|carrying|having|have|has|with|without|no|not|any)\s+)+",
                        re.IGNORECASE)
 _NOT_TAIL = re.compile(r"\s+(?:around|nearby|anywhere|at all|in sight|visible)$", re.IGNORECASE)
-_WORD = re.compile(r"[\w'-]+|[,;]")
-
-PREPOSITIONS = frozenset(
-    "in on at near by under beside behind inside outside above below next across along around through "
-    "against among between over into onto toward towards beneath underneath".split())
-PRONOUNS = frozenset("his her their its".split())
-POSSESSIVE_VERBS = frozenset("with wearing holding carrying having has wears holds carries dressed".split())
-RELATIVES = frozenset("who that which while whilst where".split())
-_NEW_SUBJECT = frozenset("while whilst where".split())
-COPULAS = frozenset("is are was were be being".split())
-DETERMINERS = frozenset(
-    "a an the this these those his her their its my our your some two three four five six several "
-    "many one another".split())
-COLOURS = frozenset(
-    "red blue green black white yellow orange purple pink brown grey gray gold silver beige dark light "
-    "striped long short".split())
-_ING_NOUNS = frozenset(
-    "building clothing ring king thing evening morning ceiling wedding spring string swing painting "
-    "nothing something anything everything sibling pudding stocking railing awning parking ping".split())
+PERSON = "a person"
 
 
 def cut_negated(text: str, cue: re.Pattern, end: re.Pattern,
@@ -60,12 +56,11 @@ def cut_negated(text: str, cue: re.Pattern, end: re.Pattern,
     """Split ``text`` into the pieces outside negated spans and the spans (cue removed).
 
     A span runs from a ``cue`` match to the next ``end`` match; ``lead``, when
-    it matches right before the cue, is cut with it ("附近无汽车").
+    it matches right before the cue, is cut with it ("附近无汽车"). A cue with
+    nothing after it gives an empty span.
     """
     positive, spans, pos = [], [], 0
-    for found in cue.finditer(text):
-        if found.start() < pos:
-            continue
+    while (found := cue.search(text, pos)) is not None:
         stop_match = end.search(text, found.end())
         stop = stop_match.start() if stop_match else len(text)
         before = lead.search(text, pos, found.start()) if lead else None
@@ -73,13 +68,23 @@ def cut_negated(text: str, cue: re.Pattern, end: re.Pattern,
         spans.append(text[found.end():stop].strip())
         pos = stop
     positive.append(text[pos:])
-    return positive, [s for s in spans if s]
+    return positive, spans
 
 
-def split_negations(text: str) -> tuple[str, list[str]]:
-    """Cut negated spans out of ``text`` → (positive text, negated spans without their cue)."""
-    positive, spans = cut_negated(text, _NEG_CUE, _SPAN_END)
-    return tidy(" ".join(positive)), spans
+def split_negations(text: str) -> tuple[str, list[str], list[str]]:
+    """Cut negated spans out of one sentence → (positive text, negated object spans, "no one" spans).
+
+    Spans come without their cue: "a cat, no dogs, no one on the sofa" →
+    ("a cat", ["dogs"], ["on the sofa"]).
+    """
+    pieces, nobody = cut_negated(text, _NOBODY, _SPAN_END)
+    positive: list[str] = []
+    spans: list[str] = []
+    for piece in pieces:
+        kept, cut = cut_negated(piece, _NEG_CUE, _OBJECT_END)
+        positive.extend(kept)
+        spans.extend(s for s in cut if s)
+    return tidy(" ".join(positive)), spans, nobody
 
 
 def tidy(text: str) -> str:
@@ -91,109 +96,57 @@ def tidy(text: str) -> str:
                   flags=re.IGNORECASE).strip()
 
 
-def not_clauses(spans: list[str]) -> tuple[str, ...]:
+def not_clauses(spans: list[str]) -> list[str]:
     """NOT clauses from negated spans: split lists, drop verbs like 'wearing' and 'any'."""
     out = []
     for span in spans:
         for part in _LIST_SPLIT.split(span):
             part = _NOT_TAIL.sub("", _NOT_LEAD.sub("", part.strip(" ."))).strip()
-            if part and part.lower() not in out:
+            if part and part.lower() not in {o.lower() for o in out}:
                 out.append(part)
-    return tuple(out)
+    return out
 
 
-def _is_verb_ing(words: list[str], i: int) -> bool:
-    word = words[i].lower()
-    if len(word) <= 4 or not word.endswith("ing") or word in _ING_NOUNS:
-        return False
-    return i == 0 or words[i - 1].lower() not in DETERMINERS
+def nobody_clauses(spans: list[str]) -> list[str]:
+    """NOT clauses of "no one" spans: "wearing a hat or a scarf" → "a person wearing a hat", "... a scarf".
+
+    A listed item without its own verb or preposition borrows the first item's.
+    """
+    out = []
+    for span in spans:
+        parts = [_NOT_TAIL.sub("", p.strip(" .")) for p in _LIST_SPLIT.split(span)]
+        first = WORD.findall(parts[0])
+        lead = first[0] if first and opens_phrase(first, 0) else ""
+        for k, part in enumerate(parts):
+            words = WORD.findall(part)
+            if k and words and lead and not opens_phrase(words, 0):
+                words = [lead, *words]
+            if k == 0 or words:
+                out.append(" ".join([PERSON, *words]))
+    return out
 
 
-def _opens_phrase(words: list[str], i: int) -> bool:
-    word = words[i].lower()
-    if word in PREPOSITIONS and i + 1 < len(words) and words[i + 1].lower() in PRONOUNS:
-        return False  # "a dog on his left", "a cup in her hand": the place belongs to the object before
-    return word in PREPOSITIONS or word in POSSESSIVE_VERBS or _is_verb_ing(words, i)
-
-
-class _Builder:
-    """Accumulates subjects and their phrases while walking the words."""
-
-    def __init__(self) -> None:
-        self.groups: list[tuple[list[str], list[list[str]]]] = []
-        self.new_subject()
-
-    def new_subject(self) -> None:
-        self.groups.append(([], []))
-
-    @property
-    def subject(self) -> list[str]:
-        return self.groups[-1][0]
-
-    @property
-    def phrases(self) -> list[list[str]]:
-        return self.groups[-1][1]
-
-    def add(self, word: str) -> None:
-        (self.phrases[-1] if self.phrases else self.subject).append(word)
-
-    def clauses(self) -> list[str]:
-        out = []
-        for subject, phrases in self.groups:
-            if not subject and not phrases:
-                continue
-            pieces = [p for p in phrases if p] or [[]]
-            out.extend(_sentence(subject + p) for p in pieces)
-        return list(dict.fromkeys(c for c in out if c))
-
-
-def _sentence(words: list[str]) -> str:
-    if words and words[0].lower() in DETERMINERS:
-        words = [words[0].lower(), *words[1:]]
-    return " ".join(words)
-
-
-def _after_and(builder: _Builder, words: list[str], i: int) -> bool:
-    """Handle 'and'/',' before word ``i``; return True when it was a clause break."""
-    if i >= len(words):
-        return True
-    nxt = words[i].lower()
-    if _opens_phrase(words, i) or nxt in RELATIVES or nxt in COPULAS:
-        return True
-    phrase = builder.phrases[-1] if builder.phrases else []
-    if phrase and phrase[0].lower() in POSSESSIVE_VERBS and phrase[-1].lower() not in COLOURS:
-        builder.phrases.append([phrase[0]])       # "with a hat and a scarf" → "with a scarf"
-        return True
-    if nxt in DETERMINERS:
-        builder.new_subject()
-        return True
-    return False
-
-
-def decompose(text: str) -> list[str]:
-    """Split a positive query into AND clauses that each keep their subject."""
-    words = _WORD.findall(text)
-    builder = _Builder()
-    i = 0
-    while i < len(words):
-        word, low = words[i], words[i].lower()
-        if low in {"and", ",", ";"}:
-            if not _after_and(builder, words, i + 1):
-                builder.add(word if low == "and" else "and")
-        elif low in _NEW_SUBJECT and i + 1 < len(words) and words[i + 1].lower() in DETERMINERS:
-            builder.new_subject()                  # "while their parents watch"
-        elif low in RELATIVES and builder.subject:
-            builder.phrases.append([])
-            if i + 1 < len(words) and words[i + 1].lower() in COPULAS:
-                i += 1
-        elif low in COPULAS and builder.subject and not (builder.phrases and builder.phrases[-1]):
-            pass                                   # "a man is sitting" → "a man sitting"
-        elif builder.subject and _opens_phrase(words, i):
-            builder.phrases.append([word])
-        else:
-            builder.add(word)
-        i += 1
-    return builder.clauses()
+def rewrite_en(query: str) -> Clauses:
+    """Decompose an English query sentence by sentence, carrying the first sentence's subject."""
+    subject: list[str] | None = None
+    positives: list[str] = []
+    ands: list[str] = []
+    nots: list[str] = []
+    for sentence in split_sentences(query, "en"):
+        positive, spans, nobody = split_negations(sentence)
+        nots += not_clauses(spans) + nobody_clauses(nobody)
+        if not positive:
+            continue
+        clauses, first = decompose(" ".join(resolve(WORD.findall(positive), subject)), subject)
+        if subject is None and first:
+            subject = clause_text(first).split()
+        elif subject is not None:          # "He doesn't have a bag." adds no bare "a man"
+            clauses = [c for c in clauses if c.lower() != " ".join(subject).lower()]
+        if clauses:
+            positives.append(positive)
+            ands += clauses
+    return Clauses(raw=query, optimized=". ".join(positives) or GENERIC_QUERY["en"],
+                   and_clauses=tuple(dict.fromkeys(ands)), not_clauses=tuple(dict.fromkeys(nots)))
 
 
 class RuleRewriter(Rewriter):
@@ -211,8 +164,4 @@ class RuleRewriter(Rewriter):
             from calibclip.composite.rewriters.rule_zh import rewrite_zh
 
             return rewrite_zh(query)
-        positive, spans = split_negations(query)
-        optimized = positive or GENERIC_QUERY["en"]
-        and_clauses = tuple(decompose(positive)) if positive else ()
-        return Clauses(raw=query, optimized=optimized, and_clauses=and_clauses,
-                       not_clauses=not_clauses(spans))
+        return rewrite_en(query)
