@@ -32,6 +32,8 @@ def test_clause_agreement_micro_average():
     assert got["AND-P"] == pytest.approx(100 / 3) and got["AND-R"] == pytest.approx(100 / 3)
     assert got["NOT-P"] == 50.0 and got["NOT-R"] == 100.0
     assert got["NOT-F1"] == pytest.approx(2 * 50 * 100 / 150)
+    # both kinds together: 2 of 5 predicted, 2 of 4 gold
+    assert got["P"] == 40.0 and got["R"] == 50.0 and got["F1"] == pytest.approx(2 * 40 * 50 / 90)
     # optimized: "q1"=="q1" matches; {"q2"} vs {"q2","x"}: F1 2/3 < 0.8
     assert got["optimized"] == 50.0 and got["queries"] == 2
     with pytest.raises(ValueError, match="must pair up"):

@@ -24,9 +24,14 @@ _BAG = {"backpack": ("backpack",), "handbag": ("handbag", "purse"), "shoulder ba
 _BAG_VERB = {"backpack": ("is carrying", "has", "is wearing"), "handbag": ("is holding", "is carrying", "has"),
              "shoulder bag": ("is carrying", "has")}
 _HAT = {"cap": ("cap", "baseball cap"), "beanie": ("beanie", "knit hat")}
+_SHOES = ("shoes", "sneakers", "boots")
+_GLASSES = ("glasses", "a pair of glasses", "spectacles")
 _WEAR = ("is wearing", "wears", "is dressed in", "has on")
 _WEAR_SMALL = ("is wearing", "wears", "has on")
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+# the wording captions use, for readers that find what a caption mentions (``pedes_gold``)
+SUBJECTS = tuple(s for options in (*_SUBJECT.values(), _NEUTRAL) for s in options)
+NOUNS = {"garment": _GARMENT, "lower": _LOWER, "bag": _BAG, "hat": _HAT, "shoes": _SHOES, "glasses": _GLASSES}
 
 
 def caption_pair(person: Person, rng: np.random.Generator) -> tuple[str, str]:
@@ -72,7 +77,7 @@ def _details(person: Person, rng: np.random.Generator) -> list[tuple[str, str]]:
     """(noun phrase, verb phrase) for each small detail of ``person``."""
     p = person
     hair = f"{p.hair_length} {p.hair_colour} hair"
-    out = [(hair, f"has {hair}"), _phrase(rng, f"{p.shoes_colour} {_pick(rng, ('shoes', 'sneakers', 'boots'))}")]
+    out = [(hair, f"has {hair}"), _phrase(rng, f"{p.shoes_colour} {_pick(rng, _SHOES)}")]
     if p.lower == "skirt":
         out.append(_phrase(rng, _a(f"{p.lower_colour} {_pick(rng, _LOWER[p.lower])}"), _WEAR))
     elif p.lower:
@@ -82,7 +87,7 @@ def _details(person: Person, rng: np.random.Generator) -> list[tuple[str, str]]:
     if p.hat != "none":
         out.append(_phrase(rng, _a(f"{p.hat_colour} {_pick(rng, _HAT[p.hat])}")))
     if p.glasses:
-        out.append(_phrase(rng, _pick(rng, ("glasses", "a pair of glasses", "spectacles"))))
+        out.append(_phrase(rng, _pick(rng, _GLASSES)))
     if p.umbrella:
         out.append(_phrase(rng, _a(f"{p.umbrella} umbrella"), ("is holding", "is carrying")))
     return out

@@ -92,6 +92,14 @@ def generate_pedes(out_dir: str | Path, seed: int = 0, ids: int | None = None, s
             "captions": meta["counts"]["captions"], "heldout_pairs": len(heldout)}
 
 
+def read_meta(path: str | Path) -> dict:
+    """A generator's ``synth_meta.json`` (this generator's or the TIGR generator's)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetLayoutError(f"no synth_meta.json at {path}", "pass a folder written by `calibclip synth`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def split_sizes(scale: str = "default", ids: int | None = None) -> dict[str, int]:
     """Identities per split: a named scale, or ``ids`` split 6:1:2 (train:val:test)."""
     if scale not in SCALES:

@@ -26,6 +26,7 @@ from calibclip.datasets.scene_graph import (COLORS, GARMENTS, GENDERS, OBJECTS, 
 from calibclip.datasets.tigr_phrases import caption, query_clauses
 from calibclip.datasets.tigr_writer import TigrWriter
 from calibclip.errors import ConfigError
+from calibclip.types import Clauses
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,17 @@ def sample_query(rng: random.Random) -> dict[str, Any]:
     free = [c for c in nots if c not in chosen]
     not_facts = [nots[c] for c in rng.sample(free, k=rng.choices((0, 1, 2), weights=(3, 4, 3))[0])]
     return {"subject": subject, "and": [wear] + [options[c] for c in chosen], "not": not_facts}
+
+
+def sample_query_clauses(seed: int, count: int, lang: str = "en") -> list[Clauses]:
+    """``count`` synthetic TIGR queries with their gold decomposition, without drawing any scene.
+
+    For checking rewriters on as many queries as wanted; the same seed gives the
+    same queries in both languages (not the queries of ``generate_tigr(seed)``).
+    """
+    rng = random.Random(seed)
+    queries = [sample_query(rng) for _ in range(count)]
+    return [query_clauses(q["subject"], q["and"], q["not"], lang) for q in queries]
 
 
 def violations(query: dict[str, Any], facts: set[str]) -> int:

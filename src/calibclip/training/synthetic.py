@@ -6,7 +6,6 @@ generation is never mistaken for a finished one and a second run reuses it.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -15,13 +14,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from calibclip.datasets.synthetic_pedes import META_FILE, read_meta
 from calibclip.errors import DatasetLayoutError
 from calibclip.training.data import PairSet, build_pairs
 
 log = logging.getLogger(__name__)
 
 DONE_MARKER = ".complete"
-META_FILE = "synth_meta.json"  # the generators' ground truth (attributes, scene facts)
 
 
 def default_data_dir() -> Path:
@@ -151,13 +150,6 @@ def tigr_pairs(root: Path, langs: tuple[str, ...], size: tuple[int, int],
         return build_pairs(sources, pairs, size, desc="decoding tigr"), list(index)
     finally:
         images.close()
-
-
-def read_meta(path: Path) -> dict:
-    """A generator's ``synth_meta.json``."""
-    if not path.is_file():
-        raise DatasetLayoutError(f"no synth_meta.json at {path}", "pass a folder written by `calibclip synth`")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def pedes_combination(attributes: dict) -> str:
