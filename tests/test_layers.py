@@ -41,15 +41,17 @@ def test_layer_imports_point_down(layer):
     assert not bad, "\n".join(bad)
 
 
-def test_metrics_import_numpy_only():
-    tree = ast.parse((PKG / "evaluation" / "metrics.py").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("module", ["evaluation/metrics.py", "ranking.py"])
+def test_metrics_and_ranking_import_numpy_only(module):
+    tree = ast.parse((PKG / module).read_text(encoding="utf-8"))
     roots = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            roots.update(a.name.split(".")[0] for a in node.names)
+            roots.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    assert roots <= {"numpy", "__future__", "typing", "collections", "math", "dataclasses"}, roots
+            roots.add(node.module)
+    roots = {name.split(".")[0] if not name.startswith("calibclip.") else name for name in roots}
+    assert roots <= {"numpy", "__future__", "typing", "collections", "math", "dataclasses", "calibclip.ranking"}, roots
 
 
 def test_import_calibclip_does_not_import_heavy_libraries():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from calibclip.calibration.rerank import first_stage_order, rerank
+from calibclip.calibration.rerank import first_stage_order, fuse_top_k, rerank, rerank_candidates
 from calibclip.errors import ConfigError
 
 S_ORIG = np.array([[0.9, 0.1, 0.5, 0.7, 0.3, 0.2]])
@@ -66,3 +66,27 @@ def test_bad_knobs_name_themselves(k, lam, word):
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="one shape"):
         rerank(S_ORIG, S_DISC[:, :5], k=3, lam=0.5)
+
+
+@pytest.mark.parametrize("magnitude", [1e-6, 1e-3, 0.3, 0.999])
+def test_float32_neighbours_below_k_keep_their_exact_order(magnitude):
+    # stage 1: two top items, then three float32 neighbours with the larger value at the HIGHER index,
+    # so any tie created by the shift would put them in the wrong (lower index first) order
+    x = np.float32(magnitude)
+    up, down = np.nextafter(x, np.float32(2)), np.nextafter(x, np.float32(-2))
+    s_orig = np.array([[2.0, 1.5, down, x, up]], dtype=np.float32)
+    s_disc = np.array([[-1.0, -1.0, 0.0, 0.0, 0.0]], dtype=np.float32)  # λ = 1 drives the top 2 under the rest
+    final = rerank(s_orig, s_disc, k=2, lam=1.0)
+    assert final.dtype == np.float64
+    assert first_stage_order(final)[0].tolist() == [0, 1, 4, 3, 2]
+    assert first_stage_order(final)[0].tolist() == naive_ranking(s_orig[0], s_disc[0], 2, 1.0)
+
+
+def test_fuse_top_k_needs_s_disc_on_the_top_k_only():
+    rng = np.random.default_rng(5)
+    s_orig = np.round(rng.random((6, 41)), 2).astype(np.float32)
+    s_disc = rng.random((6, 41)).astype(np.float32)
+    candidates = rerank_candidates(s_orig, 9)
+    assert candidates.shape == (6, 10)
+    fused = fuse_top_k(s_orig, candidates, np.take_along_axis(s_disc, candidates[:, :9], axis=1), 9, 0.4)
+    np.testing.assert_array_equal(fused, rerank(s_orig, s_disc, 9, 0.4))

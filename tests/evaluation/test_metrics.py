@@ -66,11 +66,14 @@ def test_rank_gallery_top_k_equals_full_stable_sort_with_many_ties():
         assert np.array_equal(rank_gallery(scores, k=k), full[:, :k])
 
 
-def test_rank_gallery_ranks_in_float32_so_fp16_and_fp64_ties_go_to_lower_index():
+def test_rank_gallery_ranks_fp16_in_float32_and_fp64_as_is():
     fp32 = np.array([[0.5, 0.5001]], dtype=np.float32)
     assert rank_gallery(fp32).tolist() == [[1, 0]]
     assert rank_gallery(fp32.astype(np.float16)).tolist() == [[0, 1]]  # both round to 0.5 in fp16
-    assert rank_gallery(np.array([[0.3, 0.3 + 1e-12]])).tolist() == [[0, 1]]  # equal once cast to float32
+    assert rank_gallery(fp32.astype(np.float64)).tolist() == [[1, 0]]  # float32 values are exact in float64
+    # fused float64 scores (the calibrated rerank) keep their exact order: no tie created by a float32 cast
+    assert rank_gallery(np.array([[0.3, 0.3 + 1e-12]])).tolist() == [[1, 0]]
+    assert rank_gallery(np.array([[0.3, 0.3 + 1e-12]]), k=1).tolist() == [[1]]
 
 
 def test_person_retrieval_hand_computed():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ import torch
 from calibclip.backbones.base import Backbone
 from calibclip.calibration.cve import require_vit, calibrate_images, check_cve_config
 from calibclip.calibration.dcc import check_dcc_config, check_texts, discriminate_texts
-from calibclip.calibration.rerank import check_rerank_args, rerank
+from calibclip.calibration.rerank import check_rerank_args, fuse_top_k, rerank_candidates
 from calibclip.config import CalibrationConfig
 from calibclip.errors import ConfigError
 from calibclip.index.encode import EncodeReport, ImageSource, iter_pixel_batches
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 FIRST_STAGES = ("original", "calibrated")
 SKIPPED_SCORE = -2.0  # below any cosine similarity: unreadable gallery images rank last
+QUERY_BLOCK_SCORES = 1 << 22  # query × gallery scores computed at a time (O(block) memory, any evaluation fits)
+GALLERY_BLOCK = 1 << 15  # gallery rows converted to float32 at a time (fp16 storage, float32 scoring)
 
 
 @dataclass
@@ -41,8 +43,8 @@ class GalleryFeatures:
     """Gallery embeddings, one row per source (zeros for skipped images, listed in ``report``).
 
     Attributes:
-        original: (G, D) float32 plain embeddings.
-        calibrated: (G, D) float32 CVE embeddings, or None when CVE is off.
+        original: (G, D) plain embeddings, float32 or float16 (scored in float32 either way).
+        calibrated: (G, D) CVE embeddings (same dtype), or None when CVE is off.
         report: which sources were encoded and which were skipped and why.
     """
 
@@ -72,10 +74,25 @@ def check_config(cfg: CalibrationConfig) -> CalibrationConfig:
     return cfg
 
 
-def _matmul(texts: torch.Tensor, images: torch.Tensor, skipped: list[int]) -> np.ndarray:
-    scores = (texts.float() @ images.float().T).numpy()
-    scores[:, skipped] = SKIPPED_SCORE
-    return scores
+def _products(texts: torch.Tensor, images: torch.Tensor, skipped: Sequence[int]) -> np.ndarray:
+    """(B, G) float32 similarities, float32 scoring over a float32 or fp16 gallery converted block by block."""
+    texts = texts.to(images.device, torch.float32)
+    out = np.empty((len(texts), len(images)), dtype=np.float32)
+    for start in range(0, len(images), GALLERY_BLOCK):
+        block = images[start:start + GALLERY_BLOCK].to(torch.float32)
+        out[:, start:start + len(block)] = (texts @ block.T).cpu().numpy()
+    out[:, skipped] = SKIPPED_SCORE
+    return out
+
+
+def _pair_products(texts: torch.Tensor, images: torch.Tensor, pairs: np.ndarray, skipped: Sequence[int]) -> np.ndarray:
+    """(B, K) similarities of each text with the K images it lists in ``pairs`` only (float32 scoring)."""
+    candidates = images[torch.from_numpy(pairs).to(images.device)].to(torch.float32)
+    texts = texts.to(images.device, torch.float32)
+    out = torch.bmm(candidates, texts[:, :, None])[:, :, 0].cpu().numpy()
+    if len(skipped):
+        out[np.isin(pairs, skipped)] = SKIPPED_SCORE
+    return out
 
 
 @dataclass(frozen=True)
@@ -98,29 +115,70 @@ def fusion_sides(queries: QueryFeatures, gallery: GalleryFeatures, cfg: Calibrat
                        first_stage=image if cfg.first_stage == "calibrated" else gallery.original)
 
 
+def _reranked(first: np.ndarray, text: torch.Tensor, images: torch.Tensor, skipped: Sequence[int],
+              cfg: CalibrationConfig) -> np.ndarray:
+    """``rerank(first, text·imagesᵀ)`` with text·image computed on each row's top K only."""
+    if cfg.lam == 0:
+        return first.astype(np.float64)
+    candidates = rerank_candidates(first, cfg.rerank_k)
+    disc = _pair_products(text, images, candidates[:, :cfg.rerank_k], skipped)
+    return fuse_top_k(first, candidates, disc, cfg.rerank_k, cfg.lam)
+
+
+def _score_block(queries: QueryFeatures, gallery: GalleryFeatures, sides: FusionSides, cfg: CalibrationConfig,
+                 rows: slice, skipped: Sequence[int], ablations: bool) -> dict[str, np.ndarray]:
+    text = queries.original[rows]
+    baseline = _products(text, gallery.original, skipped)
+    first = baseline if sides.first_stage is gallery.original else _products(text, sides.first_stage, skipped)
+    if sides.text is queries.original and sides.image is sides.first_stage:  # s_disc would repeat stage 1
+        calibrated = first.astype(np.float64)
+    else:
+        calibrated = _reranked(first, sides.text[rows], sides.image, skipped, cfg)
+    out = {"baseline": baseline, "calibrated": calibrated}
+    if ablations and gallery.calibrated is not None:
+        out["cve_only"] = _reranked(baseline, text, gallery.calibrated, skipped, cfg)
+    if ablations and queries.discriminative is not None:
+        out["dcc_only"] = _reranked(baseline, queries.discriminative[rows], gallery.original, skipped, cfg)
+    return out
+
+
+def iter_scores(queries: QueryFeatures, gallery: GalleryFeatures, cfg: CalibrationConfig, ablations: bool = False,
+                block_rows: int | None = None) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+    """``score_features`` one block of queries at a time: (query rows, {method: (rows, G) scores}).
+
+    Memory is O(block): ``block_rows`` queries (default: about ``QUERY_BLOCK_SCORES`` scores per
+    block) against the gallery, which is read ``GALLERY_BLOCK`` rows at a time.
+    """
+    check_config(cfg)
+    sides = fusion_sides(queries, gallery, cfg)
+    skipped = sorted(gallery.report.skipped)
+    count, size = len(queries.original), len(gallery.original)
+    step = block_rows or max(1, QUERY_BLOCK_SCORES // max(1, size))
+    for start in range(0, max(count, 1), step):
+        rows = slice(start, min(start + step, count))
+        yield rows, _score_block(queries, gallery, sides, cfg, rows, skipped, ablations)
+
+
 def score_features(queries: QueryFeatures, gallery: GalleryFeatures, cfg: CalibrationConfig,
                    ablations: bool = False) -> dict[str, np.ndarray]:
-    """Score matrices (Q, G) float32 for ``baseline`` and ``calibrated`` (+ ``cve_only``, ``dcc_only``).
+    """Score matrices (Q, G) for ``baseline`` and ``calibrated`` (+ ``cve_only``, ``dcc_only``).
 
     ``calibrated`` ranks stage 1 by the original text against the original (or,
     with ``first_stage: calibrated``, the CVE) image embeddings, then reranks
     the top K with the DCC text against the CVE image. Switching CVE or DCC off
     in ``cfg`` uses the original embedding on that side.
+
+    ``baseline`` is float32; the reranked matrices are float64, which keeps the exact
+    first-stage order below K (``rerank.fuse_top_k``). Only the products a method needs
+    are computed: one or two full products per query, plus K for each rerank. For an
+    evaluation too large to hold every matrix, use ``iter_scores``.
     """
-    check_config(cfg)
-    sides = fusion_sides(queries, gallery, cfg)
-    skipped = sorted(gallery.report.skipped)
-    baseline = _matmul(queries.original, gallery.original, skipped)
-    first = baseline if cfg.first_stage == "original" else _matmul(queries.original, sides.first_stage, skipped)
-    out = {"baseline": baseline,
-           "calibrated": rerank(first, _matmul(sides.text, sides.image, skipped), cfg.rerank_k, cfg.lam)}
-    if ablations and gallery.calibrated is not None:
-        cve_disc = _matmul(queries.original, gallery.calibrated, skipped)
-        out["cve_only"] = rerank(baseline, cve_disc, cfg.rerank_k, cfg.lam)
-    if ablations and queries.discriminative is not None:
-        dcc_disc = _matmul(queries.discriminative, gallery.original, skipped)
-        out["dcc_only"] = rerank(baseline, dcc_disc, cfg.rerank_k, cfg.lam)
-    return {name: scores.astype(np.float32, copy=False) for name, scores in out.items()}
+    out: dict[str, np.ndarray] = {}
+    shape = (len(queries.original), len(gallery.original))
+    for rows, block in iter_scores(queries, gallery, cfg, ablations):
+        for name, scores in block.items():
+            out.setdefault(name, np.empty(shape, dtype=scores.dtype))[rows] = scores
+    return out
 
 
 class CalibratedRetriever:
@@ -171,4 +229,4 @@ class CalibratedRetriever:
 
 
 __all__ = ["CalibratedRetriever", "GalleryFeatures", "QueryFeatures", "FusionSides", "fusion_sides", "score_features",
-           "check_config", "FIRST_STAGES", "SKIPPED_SCORE"]
+           "iter_scores", "check_config", "FIRST_STAGES", "SKIPPED_SCORE"]

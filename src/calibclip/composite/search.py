@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from calibclip.backbones.base import Backbone
-from calibclip.calibration.rerank import first_stage_order
 from calibclip.composite.rewriters import Rewriter, create_rewriter
 from calibclip.composite.scoring import ClauseLayout, composite_scores
 from calibclip.config import CompositeConfig
 from calibclip.errors import BadQuery, ConfigError
+from calibclip.ranking import top_k
 from calibclip.types import Clauses
 
 if TYPE_CHECKING:
@@ -176,7 +176,9 @@ def _push_down(result: CompositeResult, skipped: list[int]) -> None:
 
 def _explain(result: CompositeResult, scores: np.ndarray, rows: dict[str, int], top: int) -> list[list[dict]]:
     """Clause scores behind each query's top ``top`` composite results."""
-    order = first_stage_order(result.composite)[:, :max(0, top)]
+    if top < 1:
+        return [[] for _ in result.clauses]
+    order = top_k(result.composite, top)
     out = []
     for q, c in enumerate(result.clauses):
         out.append([{"index": int(g), "score": float(result.composite[q, g]),

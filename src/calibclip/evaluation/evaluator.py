@@ -30,7 +30,7 @@ from calibclip.datasets.images import open_image
 from calibclip.datasets.loaders import PedesTestLoader
 from calibclip.datasets.pedes import PedesSplit
 from calibclip.errors import ConfigError, DatasetLayoutError
-from calibclip.evaluation.metrics import person_retrieval_metrics
+from calibclip.evaluation.metrics import PersonRetrievalTotals
 from calibclip.evaluation.report import write_json
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
+METHODS = ("baseline", "calibrated")
 Model = Union["CalibCLIP", Backbone]
 
 
@@ -48,7 +49,8 @@ class PedesEvaluation:
 
     Attributes:
         metrics: per method ("baseline", "calibrated"), ``person_retrieval_metrics`` in percent.
-        scores: per method, the (captions, images) float32 score matrix that was ranked.
+        scores: per method, the (captions, images) score matrix that was ranked (float32 baseline,
+            float64 calibrated); empty when the evaluation streamed them (``keep_scores=False``).
         query_pids: (captions,) person id of each query.
         gallery_pids: (images,) person id of each gallery image.
         skipped_images: gallery indices that could not be decoded (they rank last).
@@ -70,19 +72,28 @@ class PedesEvaluation:
 
     def save_scores(self, folder: str | Path) -> list[Path]:
         """Write ``sims_<method>.npy`` and ``labels.json`` (query and gallery person ids), to re-rank elsewhere."""
+        if not self.scores:
+            raise ConfigError("this evaluation did not keep its score matrices",
+                              "run evaluate_pedes(..., keep_scores=True) or pass scores_dir to write them")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name, scores in self.scores.items():
-            np.save(folder / f"sims_{name}.npy", scores)
-            written.append(folder / f"sims_{name}.npy")
+            path = folder / f"sims_{name}.npy"
+            if Path(getattr(scores, "filename", None) or "") != path.resolve():  # not already streamed there
+                np.save(path, scores)
+            written.append(path)
         labels = {"query_pids": self.query_pids, "gallery_pids": self.gallery_pids}
         return [*written, write_json(folder / "labels.json", labels)]
 
 
 def evaluate_pedes(model: Model, data: PedesSplit | PedesTestLoader, cfg: CalibrationConfig | None = None,
-                   batch_size: int = 128, workers: int = 4) -> PedesEvaluation:
+                   batch_size: int = 128, workers: int = 4, keep_scores: bool = True,
+                   scores_dir: str | Path | None = None) -> PedesEvaluation:
     """Score every caption against every image, baseline and calibrated, and compute the metrics.
+
+    Scores are computed and ranked one block of queries at a time, so the memory an
+    evaluation needs does not grow with queries × images unless the matrices are kept.
 
     Args:
         model: a ``CalibCLIP`` (its ``calibration`` config is used) or any ``Backbone``.
@@ -91,8 +102,11 @@ def evaluate_pedes(model: Model, data: PedesSplit | PedesTestLoader, cfg: Calibr
         cfg: calibration knobs; default: the model's, else ``CalibrationConfig()``.
         batch_size: images/captions per encoder batch (a loader's own size wins).
         workers: image decoding threads.
+        keep_scores: keep the score matrices in memory (``PedesEvaluation.scores``).
+        scores_dir: write them block by block to ``sims_<method>.npy`` there instead
+            (memory-mapped; ``scores`` then maps those files).
     """
-    from calibclip.calibration.retriever import CalibratedRetriever
+    from calibclip.calibration.retriever import CalibratedRetriever, iter_scores
 
     backbone = getattr(model, "backbone", model)
     cfg = cfg or getattr(model, "calibration", None) or CalibrationConfig()
@@ -103,15 +117,37 @@ def evaluate_pedes(model: Model, data: PedesSplit | PedesTestLoader, cfg: Calibr
     queries = _query_rows(split)
     retriever = CalibratedRetriever(backbone, cfg)
     gallery = retriever.encode_gallery(split.image_paths, batch_size, workers)
-    scores = retriever.score([split.captions[i] for i in queries])
+    features = retriever.encode_queries([split.captions[i] for i in queries])
     skipped = sorted(gallery.report.skipped)
     if skipped:
         log.warning("%d of %d gallery images unreadable; they rank last", len(skipped), len(split.image_paths))
     query_pids = split.caption_pids[queries]
-    metrics = {name: person_retrieval_metrics(scores[name], query_pids, split.image_pids)
-               for name in ("baseline", "calibrated")}
-    return PedesEvaluation(metrics, {k: scores[k] for k in metrics}, query_pids, split.image_pids, skipped,
-                           len(split.captions) - len(queries))
+    totals = {name: PersonRetrievalTotals(split.image_pids) for name in METHODS}
+    scores: dict[str, np.ndarray] = {}
+    for rows, block in iter_scores(features, gallery, retriever.cfg):
+        for name in METHODS:
+            totals[name].add(block[name], query_pids[rows])
+            if keep_scores or scores_dir is not None:
+                _score_sink(scores, name, block[name].dtype, (len(queries), len(split.image_pids)),
+                            scores_dir)[rows] = block[name]
+    for matrix in scores.values():
+        if isinstance(matrix, np.memmap):
+            matrix.flush()
+    metrics = {name: totals[name].result() for name in METHODS}
+    return PedesEvaluation(metrics, scores, query_pids, split.image_pids, skipped, len(split.captions) - len(queries))
+
+
+def _score_sink(sinks: dict[str, np.ndarray], name: str, dtype: np.dtype, shape: tuple[int, int],
+                folder: str | Path | None) -> np.ndarray:
+    """The matrix one method's score blocks are written into: in memory, or a memory-mapped ``.npy``."""
+    if name not in sinks:
+        if folder is None:
+            sinks[name] = np.empty(shape, dtype=dtype)
+        else:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            path = (Path(folder) / f"sims_{name}.npy").resolve()
+            sinks[name] = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    return sinks[name]
 
 
 def _query_rows(split: PedesSplit) -> list[int]:

@@ -1,10 +1,11 @@
 """Retrieval metrics over a (queries, gallery) score matrix; numpy only, no torch.
 
 Shared rules (DESIGN.md "Metrics", README "Metrics and reports"): scores are ranked in
-float32, ties go to the lower gallery index, results are percentages, and a query
-with nothing relevant in the gallery is skipped and counted, never scored as 0.
-Bad inputs raise ``ValueError`` with one clear line: this module may not import
-the rest of calibclip, and the CLI turns ``ValueError`` into one line too.
+float32 (float64 ones, such as the calibrated rerank's, in float64), ties go to the lower
+gallery index, results are percentages, and a query with nothing relevant in the gallery
+is skipped and counted, never scored as 0. Bad inputs raise ``ValueError`` with one clear
+line: this module imports nothing of calibclip but the numpy-only ``calibclip.ranking``,
+and the CLI turns ``ValueError`` into one line too.
 
 Example:
     >>> import numpy as np
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 
 import numpy as np
+
+from calibclip.ranking import full_order, top_k
 
 HR_GAIN = 1.0
 MR_GAIN = 0.5
@@ -33,13 +36,19 @@ def _as_matrix(sims: np.ndarray) -> np.ndarray:
     return scores
 
 
-def _float32_chunks(scores: np.ndarray, chunk_size: int) -> Iterator[tuple[slice, np.ndarray]]:
-    """Yield row slices and their scores in float32, rejecting NaN (it would silently rank last)."""
+def _ranking_dtype(scores: np.ndarray) -> type:
+    """float64 scores rank in float64 (the rerank's exact order below K needs it), all others in float32."""
+    return np.float64 if scores.dtype == np.float64 else np.float32
+
+
+def _score_chunks(scores: np.ndarray, chunk_size: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield row slices and their scores in the ranking precision, rejecting NaN (it would silently rank last)."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    dtype = _ranking_dtype(scores)
     for start in range(0, len(scores), chunk_size):
         rows = slice(start, start + chunk_size)
-        chunk = scores[rows].astype(np.float32, copy=False)
+        chunk = scores[rows].astype(dtype, copy=False)
         nan_rows = np.flatnonzero(np.isnan(chunk).any(axis=1))
         if nan_rows.size:
             raise ValueError(f"similarity row {start + int(nan_rows[0])} contains NaN; "
@@ -54,19 +63,8 @@ def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
 
 
 def _rank_rows(scores: np.ndarray, k: int | None) -> np.ndarray:
-    """Descending stable ranking of float32 rows; with ``k``, only the first ``k`` columns."""
-    neg = -scores
-    if k is None or k >= neg.shape[1]:
-        return np.argsort(neg, axis=1, kind="stable")
-    # argpartition alone picks arbitrary members of a tie at the k-th value: keep every
-    # strictly better item plus the lowest-indexed tied ones, which is what a stable sort keeps.
-    kth = np.partition(neg, k - 1, axis=1)[:, k - 1:k]
-    better, tied = neg < kth, neg == kth
-    need = k - better.sum(axis=1, keepdims=True)
-    keep = better | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= need))
-    index = np.nonzero(keep)[1].reshape(len(neg), k)
-    order = np.argsort(np.take_along_axis(neg, index, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(index, order, axis=1)
+    """Descending stable ranking of rows; with ``k``, only the first ``k`` columns (by selection)."""
+    return full_order(scores) if k is None else top_k(scores, k)
 
 
 def rank_gallery(sims: np.ndarray, k: int | None = None) -> np.ndarray:
@@ -74,7 +72,8 @@ def rank_gallery(sims: np.ndarray, k: int | None = None) -> np.ndarray:
 
     Args:
         sims: (queries, gallery) similarities; any real dtype, cast to float32 so that
-            rankings do not depend on the precision the scores were stored in.
+            rankings do not depend on the precision the scores were stored in (float16, ints),
+            except float64, ranked as is: fused scores computed in float64 keep their exact order.
         k: return only the first ``k`` columns (exactly those of the full ranking).
 
     Returns:
@@ -83,7 +82,7 @@ def rank_gallery(sims: np.ndarray, k: int | None = None) -> np.ndarray:
     scores = _as_matrix(sims)
     if k is not None and k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    parts = [_rank_rows(chunk, k) for _, chunk in _float32_chunks(scores, 512)]
+    parts = [_rank_rows(chunk, k) for _, chunk in _score_chunks(scores, 512)]
     width = min(k or scores.shape[1], scores.shape[1])
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
 
@@ -117,6 +116,49 @@ def _require_scored(scored: int, skipped: int, what: str) -> None:
                          "check that query and gallery ids come from the same split")
 
 
+class PersonRetrievalTotals:
+    """Running sums behind ``person_retrieval_metrics``, fed one block of queries at a time.
+
+    Lets an evaluation of any size stream its score matrix (memory: one block).
+
+    Example:
+        >>> totals = PersonRetrievalTotals([7, 9, 8], ks=(1,))
+        >>> totals.add(np.array([[0.9, 0.1, 0.5]]), [7]); totals.add(np.array([[0.2, 0.8, 0.8]]), [8])
+        >>> totals.result()["rank1"]
+        50.0
+    """
+
+    def __init__(self, gallery_pids: Sequence, ks: Sequence[int] = DEFAULT_KS) -> None:
+        self.gallery_pids = np.asarray(gallery_pids)
+        if self.gallery_pids.ndim != 1:
+            raise ValueError(f"gallery_pids must be one id per gallery item, got shape {self.gallery_pids.shape}")
+        self.ks = _check_ks(ks)
+        self.hits, self.ap_sum, self.inp_sum, self.scored, self.skipped = np.zeros(len(self.ks)), 0.0, 0.0, 0, 0
+
+    def add(self, sims: np.ndarray, query_pids: Sequence, chunk_size: int = 512) -> None:
+        """Add a (queries, gallery) block and the person id of each of its queries."""
+        scores = _as_matrix(sims)
+        query_pids = _as_labels(query_pids, len(scores), "query_pids", "queries (rows)")
+        _as_labels(self.gallery_pids, scores.shape[1], "gallery_pids", "gallery items (columns)")
+        for rows, chunk in _score_chunks(scores, chunk_size):
+            matches = self.gallery_pids[_rank_rows(chunk, None)] == query_pids[rows, None]
+            found = matches.any(axis=1)
+            self.skipped += int((~found).sum())
+            average_precision, inverse_negative_penalty, first_rank = _ap_inp_first(matches[found])
+            self.hits += [(first_rank <= k).sum() for k in self.ks]
+            self.ap_sum += float(average_precision.sum())
+            self.inp_sum += float(inverse_negative_penalty.sum())
+            self.scored += int(found.sum())
+
+    def result(self) -> dict:
+        """The metrics of every query added so far (see ``person_retrieval_metrics``)."""
+        _require_scored(self.scored, self.skipped, "a matching id")
+        result = {f"rank{k}": 100.0 * float(h) / self.scored for k, h in zip(self.ks, self.hits)}
+        result.update(mAP=100.0 * self.ap_sum / self.scored, mINP=100.0 * self.inp_sum / self.scored,
+                      num_queries=self.scored, skipped=self.skipped)
+        return result
+
+
 def person_retrieval_metrics(sims: np.ndarray, query_pids: Sequence, gallery_pids: Sequence,
                              ks: Sequence[int] = DEFAULT_KS, chunk_size: int = 512) -> dict:
     """Text-based person retrieval metrics, IRRA protocol (Jiang & Ye, CVPR 2023, ``utils/metrics.py``).
@@ -129,24 +171,10 @@ def person_retrieval_metrics(sims: np.ndarray, query_pids: Sequence, gallery_pid
         ``num_queries`` scored and ``skipped`` (queries whose id is not in the gallery).
     """
     scores = _as_matrix(sims)
-    query_pids = _as_labels(query_pids, len(scores), "query_pids", "queries (rows)")
-    gallery_pids = _as_labels(gallery_pids, scores.shape[1], "gallery_pids", "gallery items (columns)")
-    ks = _check_ks(ks)
-    hits, ap_sum, inp_sum, scored, skipped = np.zeros(len(ks)), 0.0, 0.0, 0, 0
-    for rows, chunk in _float32_chunks(scores, chunk_size):
-        matches = gallery_pids[_rank_rows(chunk, None)] == query_pids[rows, None]
-        found = matches.any(axis=1)
-        skipped += int((~found).sum())
-        average_precision, inverse_negative_penalty, first_rank = _ap_inp_first(matches[found])
-        hits += [(first_rank <= k).sum() for k in ks]
-        ap_sum += float(average_precision.sum())
-        inp_sum += float(inverse_negative_penalty.sum())
-        scored += int(found.sum())
-    _require_scored(scored, skipped, "a matching id")
-    result = {f"rank{k}": 100.0 * float(h) / scored for k, h in zip(ks, hits)}
-    result.update(mAP=100.0 * ap_sum / scored, mINP=100.0 * inp_sum / scored,
-                  num_queries=scored, skipped=skipped)
-    return result
+    _as_labels(gallery_pids, scores.shape[1], "gallery_pids", "gallery items (columns)")
+    totals = PersonRetrievalTotals(gallery_pids, ks)
+    totals.add(scores, query_pids, chunk_size)
+    return totals.result()
 
 
 def _gains_at(entries: Sequence[Mapping[int, float]], top: np.ndarray) -> np.ndarray:
@@ -182,7 +210,7 @@ def recall_at_k(sims: np.ndarray, relevant: Sequence[Collection[int]], ks: Seque
     entries = [dict.fromkeys(items, 1.0) for items in relevant]
     _check_entries(entries, len(scores), scores.shape[1], "relevant")
     hits, scored, skipped = np.zeros(len(ks)), 0, 0
-    for rows, chunk in _float32_chunks(scores, chunk_size):
+    for rows, chunk in _score_chunks(scores, chunk_size):
         found = np.array([bool(entry) for entry in entries[rows]], dtype=bool)
         kept = [entry for entry in entries[rows] if entry]
         is_hit = _gains_at(kept, _rank_rows(chunk[found], ks[-1])) > 0
@@ -256,7 +284,7 @@ def graded_metrics(sims: np.ndarray, gains: Sequence[Mapping[int, float]], ks: S
     _check_entries(gains, len(scores), scores.shape[1], "gains")
     names = [f"{m}@{k}" for m in ("GRP", "NIPR", "nDCG", "HR-Hit", "HR-Recall") for k in ks]
     totals, scored, scored_hr, skipped = dict.fromkeys(names, 0.0), 0, 0, 0
-    for rows, chunk in _float32_chunks(scores, chunk_size):
+    for rows, chunk in _score_chunks(scores, chunk_size):
         block = gains[rows]
         found = np.array([max(entry.values(), default=0.0) > 0 for entry in block], dtype=bool)
         kept = [entry for entry, ok in zip(block, found) if ok]

@@ -67,13 +67,18 @@ def model_from_args(args: argparse.Namespace, cfg):
     return load_seed_model(cfg, args.checkpoint, args.device)
 
 
-def evaluate_root(model, cfg, root: str, checkpoint: str | None, split=None) -> tuple[dict[str, Any], Any]:
-    """Evaluate one dataset folder → (report dict for metrics.json, ``PedesEvaluation``)."""
+def evaluate_root(model, cfg, root: str, checkpoint: str | None, split=None,
+                  dump: str | None = None) -> tuple[dict[str, Any], Any]:
+    """Evaluate one dataset folder → (report dict for metrics.json, ``PedesEvaluation``).
+
+    Score matrices stream (memory does not grow with queries × images); ``dump`` writes them there.
+    """
     from calibclip.datasets.pedes import load_pedes
     from calibclip.evaluation.evaluator import evaluate_pedes
 
     split = split or load_pedes(root, cfg.dataset.split, cfg.dataset.layout)
-    result = evaluate_pedes(model, split, cfg.calibration, cfg.evaluation.batch_size)
+    result = evaluate_pedes(model, split, cfg.calibration, cfg.evaluation.batch_size, keep_scores=False,
+                            scores_dir=dump)
     report = {"dataset": cfg.dataset.name, "data_root": str(root), "layout": split.layout, "split": split.split,
               "backbone": cfg.backbone, "checkpoint": checkpoint, "num_queries": len(result.query_pids),
               "num_images": len(split.image_paths), "skipped_images": len(result.skipped_images),
@@ -110,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     split = load_pedes(args.data_root, cfg.dataset.split, cfg.dataset.layout)  # bad data fails before the model
     cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, layout=split.layout))
     model = model_from_args(args, cfg)
-    report, result = evaluate_root(model, cfg, args.data_root, args.checkpoint, split)
+    report, result = evaluate_root(model, cfg, args.data_root, args.checkpoint, split, args.dump)
     written = write_outputs(args.output_dir, report, cfg) if args.output_dir else []
     written += result.save_scores(args.dump) if args.dump else []
     if args.json:
