@@ -100,3 +100,14 @@ def test_loader_transform_of_the_wrong_size_is_refused(tiny, cuhk):
 def test_cuda_request_without_cuda_is_one_clear_error(tiny):
     with pytest.raises(ConfigError, match="device .cuda. is not available here"):
         Evaluator(tiny, device="cuda")
+
+
+def test_streamed_evaluation_writes_the_same_matrices_to_disk(evaluation, tiny, cuhk, tmp_path):
+    streamed = evaluate_pedes(tiny, cuhk, batch_size=64, keep_scores=False, scores_dir=tmp_path)
+    assert streamed.metrics == evaluation.metrics
+    for method in ("baseline", "calibrated"):
+        np.testing.assert_array_equal(np.load(tmp_path / f"sims_{method}.npy"), evaluation.scores[method])
+    assert sorted(p.name for p in streamed.save_scores(tmp_path)) == [
+        "labels.json", "sims_baseline.npy", "sims_calibrated.npy"]
+    with pytest.raises(ConfigError, match="did not keep"):
+        evaluate_pedes(tiny, cuhk, batch_size=64, keep_scores=False).save_scores(tmp_path / "x")
