@@ -37,7 +37,7 @@ class CompositeResult:
         clauses: the decomposition of each query.
         baseline: plain scores of each raw query.
         composite: composite scores (over calibrated clause scores when calibration is on).
-        calibrated: CalibCLIP scores of each raw query, or None without calibration.
+        calibrated: CalibCLIP scores of each raw query (float64, see ``rerank``), or None without calibration.
         explanations: per query, for its top ``explain_top`` composite results:
             ``{"index", "score", "and": {clause: sim}, "not": {clause: sim}}``.
     """
@@ -137,7 +137,7 @@ class CompositeSearcher:
         raw = np.array([rows[c.raw] for c in clauses])
         optimized = np.array([rows[c.optimized] for c in clauses])
         composite = composite_scores(source[raw], source[optimized], source[clause_rows], layout, cfg or self.cfg)
-        calibrated = None if scores.calibrated is None else scores.calibrated[raw].astype(np.float32)
+        calibrated = None if scores.calibrated is None else scores.calibrated[raw]
         result = CompositeResult(clauses=clauses, baseline=scores.plain[raw].astype(np.float32),
                                  composite=composite, calibrated=calibrated)
         _push_down(result, list(skipped))
