@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -50,7 +50,9 @@ class VitParts:
 
     The block is ``x = x + out_proj(attn(ln_1(x))); x = x + mlp(ln_2(x))`` and
     ``head`` maps the CLS state to the normalised-before embedding (final LN +
-    projection). ``qkv`` maps (N, L, W) → three (N, L, W) tensors.
+    projection). ``qkv`` maps (N, L, W) → three (N, L, W) tensors. The last
+    block's CLS attention and values are computed once per ``VitParts`` and
+    reused by every recomputation (plain, calibrated, dominant-only).
     """
 
     hidden: torch.Tensor
@@ -65,6 +67,7 @@ class VitParts:
     num_prefix: int = 1
     ls_1: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
     ls_2: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
+    _attention: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False)
 
 
 class Backbone(ABC):
@@ -137,7 +140,7 @@ class Backbone(ABC):
     def image_tokens(self, pixels: torch.Tensor, parts: VitParts | None = None) -> ImageTokens:
         """Last-block input states and mean-over-heads CLS attention (for CVE)."""
         parts = parts if parts is not None else self._vit_parts(pixels)
-        probs, _ = _cls_attention(parts, parts.hidden)
+        probs, _ = _cls_attention(parts)
         return ImageTokens(hidden=parts.hidden, cls_attention=probs.mean(dim=1),
                            grid=parts.grid, num_prefix=parts.num_prefix)
 
@@ -152,7 +155,7 @@ class Backbone(ABC):
         unless ``parts`` from ``vit_parts(pixels)`` is given (several recomputations, one pass).
         """
         parts = parts if parts is not None else self._vit_parts(pixels)
-        probs, v = _cls_attention(parts, parts.hidden)
+        probs, v = _cls_attention(parts)
         if key_scale is not None:
             probs = probs * key_scale.to(probs.dtype)[:, None, :]
             probs = probs / probs.sum(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -202,9 +205,15 @@ class Backbone(ABC):
         return torch.cat(out) if out else torch.empty(0, self.embed_dim)
 
 
-def _cls_attention(parts: VitParts, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """CLS-query attention probabilities (N, H, L) and per-head values (N, H, L, d)."""
-    q, k, v = parts.qkv(parts.ln_1(hidden))
+def _cls_attention(parts: VitParts) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLS-query attention probabilities (N, H, L) and per-head values (N, H, L, d), computed once per ``parts``."""
+    if parts._attention is None:
+        parts._attention = _compute_cls_attention(parts)
+    return parts._attention
+
+
+def _compute_cls_attention(parts: VitParts) -> tuple[torch.Tensor, torch.Tensor]:
+    q, k, v = parts.qkv(parts.ln_1(parts.hidden))
     n, length, width = k.shape
     heads = parts.num_heads
     d = width // heads

@@ -130,9 +130,20 @@ def discriminate_texts(backbone: Backbone, texts: Sequence[str], cfg: Calibratio
             masked, removed = mask_text(text, words, chosen)
             masked_texts.append(masked)
             masked_words.append(removed)
-    discriminative = backbone.embed_texts(masked_texts, batch_size)
-    return DiscriminativeTexts(original=torch.cat(originals), discriminative=discriminative,
+    original = torch.cat(originals)
+    discriminative = _reencode_masked(backbone, original, masked_texts, masked_words, batch_size)
+    return DiscriminativeTexts(original=original, discriminative=discriminative,
                                masked_words=masked_words, masked_texts=masked_texts)
+
+
+def _reencode_masked(backbone: Backbone, original: torch.Tensor, masked_texts: list[str],
+                     masked_words: list[list[str]], batch_size: int) -> torch.Tensor:
+    """Encode only the texts that lost a word; a text with nothing masked keeps its original embedding."""
+    changed = [i for i, removed in enumerate(masked_words) if removed]
+    discriminative = original.clone()
+    if changed:
+        discriminative[changed] = backbone.embed_texts([masked_texts[i] for i in changed], batch_size)
+    return discriminative
 
 
 __all__ = ["DiscriminativeTexts", "discriminate_texts", "choose_masked", "mask_text", "is_content_word",

@@ -28,7 +28,7 @@ from calibclip.calibration.dcc import check_dcc_config, check_texts, discriminat
 from calibclip.calibration.rerank import check_rerank_args, fuse_top_k, rerank_candidates
 from calibclip.config import CalibrationConfig
 from calibclip.errors import ConfigError
-from calibclip.index.encode import EncodeReport, ImageSource, iter_pixel_batches
+from calibclip.index.encode import EncodeReport, ImageSource, inference_context, iter_pixel_batches
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,6 @@ class CalibratedRetriever:
             require_vit(backbone)
         self.gallery: GalleryFeatures | None = None
 
-    @torch.no_grad()
     def encode_gallery(self, sources: Sequence[ImageSource], batch_size: int = 64,
                        workers: int = 4) -> GalleryFeatures:
         """Encode every readable image once (original + CVE); unreadable ones are skipped and counted."""
@@ -199,25 +198,30 @@ class CalibratedRetriever:
         dim = self.backbone.embed_dim
         original = torch.zeros(len(sources), dim)
         calibrated = torch.zeros(len(sources), dim) if self.cfg.cve_enabled else None
-        for idx, pixels in iter_pixel_batches(self.backbone, sources, batch_size, workers, report, desc="gallery"):
-            if calibrated is None:
-                original[idx] = self.backbone.encode_image(pixels).float().cpu()
-                continue
-            both = calibrate_images(self.backbone, pixels, self.cfg)
-            original[idx] = both.original.float().cpu()
-            calibrated[idx] = both.calibrated.float().cpu()
+        batches = iter_pixel_batches(self.backbone, sources, batch_size, workers, report, desc="gallery")
+        with inference_context(self.backbone.device):
+            for idx, pixels in batches:
+                if calibrated is None:
+                    original[idx] = self.backbone.encode_image(pixels).float().cpu()
+                    continue
+                both = calibrate_images(self.backbone, pixels, self.cfg)
+                original[idx] = both.original.float().cpu()
+                calibrated[idx] = both.calibrated.float().cpu()
         log.info("gallery: %d encoded, %d skipped", len(report.encoded), len(report.skipped))
         self.gallery = GalleryFeatures(original=original, calibrated=calibrated, report=report)
         return self.gallery
 
-    @torch.no_grad()
     def encode_queries(self, texts: Sequence[str], batch_size: int = 256) -> QueryFeatures:
         """Encode queries once (original + DCC); blank queries are rejected with their position."""
         texts = check_texts(texts)
-        if not self.cfg.dcc_enabled:
-            return QueryFeatures(self.backbone.embed_texts(texts, batch_size), None, [[] for _ in texts], texts)
-        disc = discriminate_texts(self.backbone, texts, self.cfg, batch_size)
-        return QueryFeatures(disc.original, disc.discriminative, disc.masked_words, disc.masked_texts)
+        with inference_context(self.backbone.device):
+            if self.cfg.dcc_enabled:
+                disc = discriminate_texts(self.backbone, texts, self.cfg, batch_size)
+                found = (disc.original, disc.discriminative, disc.masked_words, disc.masked_texts)
+            else:
+                found = (self.backbone.embed_texts(texts, batch_size), None, [[] for _ in texts], texts)
+        original, discriminative, words, masked = found  # cloned out here: plain tensors, not inference ones
+        return QueryFeatures(original.clone(), None if discriminative is None else discriminative.clone(), words, masked)
 
     def score(self, texts: Sequence[str], gallery: GalleryFeatures | None = None,
               ablations: bool = False) -> dict[str, np.ndarray]:

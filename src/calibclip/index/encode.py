@@ -6,6 +6,7 @@ encoded on the backbone's device with a progress bar.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,12 +67,25 @@ def iter_pixel_batches(backbone: Backbone, sources: Sequence[ImageSource], batch
         log.warning("skipped %d unreadable image(s)", len(report.skipped))
 
 
-@torch.no_grad()
+def inference_context(device: torch.device) -> contextlib.ExitStack:
+    """``torch.inference_mode`` (no autograd bookkeeping), plus fp16 autocast on CUDA.
+
+    Tensors created inside are inference tensors: write results into buffers made
+    outside (or clone them) when a caller may later change them in place.
+    """
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    if torch.device(device).type == "cuda":
+        stack.enter_context(torch.autocast("cuda", dtype=torch.float16))
+    return stack
+
+
 def encode_images(backbone: Backbone, sources: Sequence[ImageSource], batch_size: int = 64,
                   workers: int = 4) -> tuple[torch.Tensor, EncodeReport]:
     """Encode every readable image → ((len(sources), D) float32 CPU with zero rows for skipped, report)."""
     report = EncodeReport()
     out = torch.zeros(len(sources), backbone.embed_dim)
-    for idx, pixels in iter_pixel_batches(backbone, sources, batch_size, workers, report):
-        out[idx] = backbone.encode_image(pixels).float().cpu()
+    with inference_context(backbone.device):
+        for idx, pixels in iter_pixel_batches(backbone, sources, batch_size, workers, report):
+            out[idx] = backbone.encode_image(pixels).float().cpu()
     return out, report
