@@ -98,6 +98,15 @@ def test_split_negations_and_tidy():
      ("a tall man in a grey suit", "a bald tall man", "a tall man with a beard", "a tall man holding a cup")),
     ("A man in a black coat.\nWearing a red scarf and carrying an umbrella.",
      ("a man in a black coat", "a man wearing a red scarf", "a man carrying an umbrella")),
+    # a verb whose object list ends before ", and he ..." leaves no bare "wearing"; "running" after a colour is
+    # a noun modifier; a preposition after a participle stays in its phrase; a bare subject sentence adds nothing
+    ("He wears glasses, a suit and brown shoes, and he holds a cup.",
+     ("a man wearing glasses", "a man wearing a suit", "a man wearing brown shoes", "a man holding a cup")),
+    ("A woman. She has grey hair tied in a bun and black running shoes.",
+     ("a woman with grey hair tied in a bun", "a woman with black running shoes")),
+    ("A boy in a school uniform: white shirt, navy blazer and grey trousers.",
+     ("a boy in a school uniform", "a boy wearing white shirt", "a boy wearing navy blazer",
+      "a boy wearing grey trousers")),
 ])
 def test_rule_keeps_the_caption_subject_across_sentences(caption, ands):
     got = RULE.rewrite(caption)
@@ -127,11 +136,22 @@ def test_rule_negation_never_reaches_the_and_side(query, ands, nots):
     ("一个男人穿着黑色夹克和灰色裤子。他背着一个蓝色书包，没有戴帽子。",
      ("一个男人穿着黑色夹克", "一个男人穿着灰色裤子", "一个男人背着一个蓝色书包"), ("帽子",)),
     ("她是一位中年妇女，短卷发，身穿米色风衣！她的鞋子是黑色的",
-     ("一位中年妇女", "短卷发的中年妇女", "一位中年妇女身穿米色风衣", "黑色鞋子的中年妇女"), ()),
+     ("短卷发的中年妇女", "一位中年妇女身穿米色风衣", "黑色鞋子的中年妇女"), ()),
 ])
 def test_rule_chinese_sentences_and_not_objects(query, ands, nots):
     got = RULE.rewrite(query, "zh")
     assert (got.and_clauses, got.not_clauses) == (ands, nots)
+
+
+@pytest.mark.parametrize("query, ands", [
+    ("这名男子身材高大，穿着黑色皮夹克。", ("这名男子身材高大", "这名男子穿着黑色皮夹克")),
+    ("男孩穿着蓝白条纹的T恤，正在过马路", ("男孩穿着蓝白条纹的T恤", "男孩正在过马路")),
+    ("一个女人，上身是白色T恤，下身是牛仔裤，长发披肩", ("一个女人上身穿着白色T恤", "一个女人下身穿着牛仔裤", "长发披肩的女人")),
+    ("画面中的男人戴着一顶帽子", ("男人戴着一顶帽子",)),
+    ("雪山下的小木屋，烟囱冒着烟", ("雪山下的小木屋", "烟囱冒着烟")),
+])
+def test_rule_chinese_person_descriptions(query, ands):
+    assert RULE.rewrite(query, "zh").and_clauses == ands
 
 
 def test_rule_optimized_query_joins_positive_sentences():

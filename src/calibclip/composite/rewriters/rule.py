@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 
 from calibclip.composite.rewriters.base import Rewriter, check_query
-from calibclip.composite.rewriters.rule_en import (ING_NOUNS, POSSESSIVE_VERBS, WORD, clause_text, decompose,
-                                                   opens_phrase, resolve)
+from calibclip.composite.rewriters.rule_en import (ING_NOUNS, WORD, clause_text, decompose, opens_phrase,
+                                                   resolve)
 from calibclip.composite.rewriters.sentences import split_sentences
 from calibclip.types import Clauses
 
@@ -145,8 +145,12 @@ def rewrite_en(query: str) -> Clauses:
         if clauses:
             positives.append(positive)
             ands += clauses
+    ands = list(dict.fromkeys(ands))
+    if subject and len(ands) > 1:          # "A woman. She wears a cap.": the bare subject adds nothing
+        bare = " ".join(subject).lower()
+        ands = [c for c in ands if c.lower() != bare or not any(o.lower().startswith(bare + " ") for o in ands)]
     return Clauses(raw=query, optimized=". ".join(positives) or GENERIC_QUERY["en"],
-                   and_clauses=tuple(dict.fromkeys(ands)), not_clauses=tuple(dict.fromkeys(nots)))
+                   and_clauses=tuple(ands), not_clauses=tuple(dict.fromkeys(nots)))
 
 
 class RuleRewriter(Rewriter):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-WORD = re.compile(r"[\w'-]+|[,;]")
+WORD = re.compile(r"[\w'-]+|[,;:]")
 PREPOSITIONS = frozenset(
     "in on at near by under beside behind inside outside above below next across along around through "
     "against among between over into onto toward towards beneath underneath".split())
@@ -62,11 +62,12 @@ _NOT_ADJECTIVE = (DETERMINERS | PREPOSITIONS | POSSESSIVE_VERBS | COPULAS | RELA
 
 
 def is_verb_ing(words: list[str], i: int) -> bool:
-    """Whether ``words[i]`` is an ``-ing`` verb (not "building", not after a determiner)."""
+    """Whether ``words[i]`` is an ``-ing`` verb (not "building", not after a determiner or a colour:
+    "black running shoes")."""
     word = words[i].lower()
     if len(word) <= 4 or not word.endswith("ing") or word in ING_NOUNS:
         return False
-    return i == 0 or words[i - 1].lower() not in DETERMINERS
+    return i == 0 or words[i - 1].lower() not in DETERMINERS | COLOURS
 
 
 def opens_phrase(words: list[str], i: int) -> bool:
@@ -190,7 +191,9 @@ class _Builder:
     def clauses(self) -> list[str]:
         out = []
         for subject, phrases in self.groups:
-            for phrase in [p for p in phrases if p] or ([[]] if subject else []):
+            # a verb left without its object ("wearing" before ", and he holds") says nothing
+            phrases = [p for p in phrases if p and not (len(p) == 1 and p[0].lower() in POSSESSIVE_VERBS | {"="})]
+            for phrase in phrases or ([[]] if subject else []):
                 if phrase[:1] == ["="]:
                     lead = 1 if subject and subject[0].lower() in DETERMINERS else 0
                     out.append(clause_text([*subject[:lead], *phrase[1:], *subject[lead:]]))
@@ -239,6 +242,14 @@ def _copula(builder: _Builder, words: list[str], i: int) -> None:
         builder.phrases.append(["="])
 
 
+def _after_participle(builder: _Builder, words: list[str], i: int) -> bool:
+    """A preposition after a participle inside an attribute phrase stays in it ("hair tied in a bun");
+    after the subject it opens a phrase ("a car parked | in front of a building")."""
+    phrase = builder.phrases[-1] if builder.phrases else []
+    return (words[i].lower() in PREPOSITIONS and len(phrase) > 2 and phrase[0].lower() in POSSESSIVE_VERBS
+            and words[i - 1].lower().endswith("ed"))
+
+
 def decompose(text: str, subject: list[str] | None = None) -> tuple[list[str], list[str]]:
     """(AND clauses of a positive sentence, the subject words of its first group).
 
@@ -249,7 +260,10 @@ def decompose(text: str, subject: list[str] | None = None) -> tuple[list[str], l
     i = 0
     while i < len(words):
         word, low = words[i], words[i].lower()
-        if low in {"and", ",", ";"}:
+        if low == ":" and builder.phrases and builder.phrases[-1][:1] and \
+                builder.phrases[-1][0].lower() in {"in", "wearing", "dressed"}:
+            builder.phrases.append(["wearing"])    # "in a school uniform: white shirt, navy blazer"
+        elif low in {"and", ",", ";", ":"}:
             if not _after_and(builder, words, i + 1):
                 builder.add(word if low == "and" else "and")
         elif low in _NEW_SUBJECT and i + 1 < len(words) and words[i + 1].lower() in DETERMINERS:
@@ -262,6 +276,8 @@ def decompose(text: str, subject: list[str] | None = None) -> tuple[list[str], l
             _copula(builder, words, i)
         elif low == "with" and builder.phrases and builder.phrases[-1] and _describes_garment(words, i):
             builder.add(word)                      # "wearing a blue sweater with red stripes"
+        elif _after_participle(builder, words, i):
+            builder.add(word)                      # "with grey hair tied in a bun"
         elif opens_phrase(words, i) and (builder.subject or subject):
             if not builder.subject:                # "Wearing a red scarf." continues the caption's subject
                 builder.subject.extend(subject or [])

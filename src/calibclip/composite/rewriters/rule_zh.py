@@ -55,6 +55,12 @@ _BODY_END = re.compile(f"{_BODY}$")
 _LEADING_VERB = re.compile(f"^{_BODY}?[{_VERBS}][着了]?")
 _ITEMS = re.compile(r"、|和|以及|还有")
 _ATTRIBUTE_MAX = 8      # a bare attribute segment ("短发", "白色上衣") is at most this long
+_DESCRIPTOR = "(?:身材|个子|个头|头发|皮肤|体型|长发|短发|卷发|长卷发|短卷发|胡子|光头|马尾)"
+_DESCRIPTOR_START = re.compile(f"^{_DESCRIPTOR}")
+_DESCRIPTOR_ANY = re.compile(_DESCRIPTOR)
+_BODY_IS = re.compile(f"^({_BODY})是")                 # "下身是牛仔裤" → "下身穿着牛仔裤"
+_SUBJECT_ACTS = re.compile(f"^([^的]{{1,6}}?)({_BODY}?[{_VERBS}]着)")   # "男孩穿着蓝白条纹的T恤"
+_FRAME_ATTRIBUTE = re.compile(r"^(?:图|画面|照片|图片|图像|视频)[中里上内]$")
 
 
 def _tidy(text: str) -> str:
@@ -81,12 +87,14 @@ def split_negations_zh(text: str) -> tuple[str, list[str]]:
 
 
 def _action_start(text: str, start: int = 1) -> int | None:
-    """Where the action begins in ``text`` (a verb, with a body part before it: "女士身穿…" → 2)."""
-    verb = _VERB_CHAR.search(text, start)
-    if not verb:
+    """Where the action begins in ``text``: a verb (with a body part before it: "女士身穿…" → 2), or a
+    description of the body ("男子身材高大" → 2)."""
+    found = [m.start() for m in (_VERB_CHAR.search(text, start), _DESCRIPTOR_ANY.search(text, 2)) if m]
+    if not found:
         return None
-    body = _BODY_END.search(text, 0, verb.start())
-    return body.start() if body and body.start() >= 2 else verb.start()
+    verb = min(found)
+    body = _BODY_END.search(text, 0, verb)
+    return body.start() if body and body.start() >= 2 else verb
 
 
 def _split_items(text: str) -> list[str]:
@@ -99,14 +107,19 @@ def _split_items(text: str) -> list[str]:
 
 
 def _subject_clauses(subject: str) -> tuple[list[str], str, str]:
-    """``一个穿着绿色裙子的女人牵着狗`` → (attribute clauses, short subject ``一个女人``, rest ``牵着狗``)."""
+    """``一个穿着绿色裙子的女人牵着狗`` → (attribute clauses, short subject ``一个女人``, rest ``牵着狗``).
+
+    A subject acting with 着 before any 的 keeps the 的 in its action ("男孩穿着蓝白条纹的T恤").
+    """
     quant_match = _QUANT.match(subject)
     quant = quant_match.group(0) if quant_match else ""
-    attrs, _, head = subject[len(quant):].rpartition("的")
+    body = subject[len(quant):]
+    acts = None if _VERB_START.match(body) else _SUBJECT_ACTS.match(body)
+    attrs, _, head = ("", "", body) if acts else body.rpartition("的")
     verb = _action_start(head)
     head, rest = (head[:verb], head[verb:]) if verb else (head, "")
     short = quant + head
-    return [f"{quant}{a}的{head}" for a in _split_items(attrs)], short, rest
+    return [f"{quant}{a}的{head}" for a in _split_items(attrs) if not _FRAME_ATTRIBUTE.match(a)], short, rest
 
 
 def _head(subject: str) -> str:
@@ -140,11 +153,12 @@ def _borrowed(segment: str, subject: str) -> list[str] | None:
             return [_head(subject) + segment]
     if _QUANT.match(segment):
         return None
+    segment = _BODY_IS.sub(r"\1穿着", segment)
     if _VERB_START.match(segment) or _LOCATIVE_START.match(segment):
         return [subject + item for item in _split_items(segment)]
-    if len(segment) <= _ATTRIBUTE_MAX and not (_QUANT_ANY.search(segment) or _VERB_CHAR.search(segment)
-                                              or _MARKER.search(segment)):
-        return [f"{segment}的{_head(subject)}"]        # "短发" → "短发的男子"
+    if _DESCRIPTOR_START.match(segment) or (len(segment) <= _ATTRIBUTE_MAX and not re.search(
+            f"[{_VERBS}着了是]", segment) and not _QUANT_ANY.search(segment) and not _MARKER.search(segment)):
+        return [f"{segment}的{_head(subject)}"]        # "短发" → "短发的男子", "长发披肩" → "长发披肩的女性"
     return None
 
 
@@ -175,16 +189,18 @@ def _segment_clauses(segment: str, subject: str | None) -> tuple[list[str], str 
 def decompose_zh(text: str) -> list[str]:
     """Split a positive Chinese query into AND clauses that keep their subject."""
     clauses: list[str] = []
-    subject, times = None, []
+    subject, times, subjects = None, [], set()
     for segment in _SEGMENTS.split(text):
         segment = _tidy(segment)
         if _TIME.match(segment):
             times.append(segment)                       # "夜晚，一个男人…" → "夜晚的男人"
         elif segment:
             found, subject = _segment_clauses(segment, subject)
+            subjects.add(subject)
             clauses.extend(c for c in found if c not in clauses)
     clauses.extend(f"{t}的{_head(subject)}" if subject else t for t in times)
-    return clauses
+    # a segment that only named the subject ("她是一位中年妇女") adds nothing once others describe it
+    return [c for c in clauses if not (c in subjects and any(_head(c) in o for o in clauses if o != c))]
 
 
 def rewrite_zh(query: str) -> Clauses:
