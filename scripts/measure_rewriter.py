@@ -5,6 +5,9 @@ person set (en; gold from the generator's attributes), and the hand-written
 person descriptions and web queries of ``--handwritten``. Definitions:
 ``calibclip.evaluation.rewriter_eval``.
 
+The rewriter is picked with the flags of ``calibclip rewrite`` (``--rewriter rule``,
+``--rewriter hf --llm DIR``, ``--rewriter openai --base-url URL``).
+
 Example:
     python scripts/measure_rewriter.py --tigr-seed 4411 --pedes-seed 4412 \\
         --handwritten tests/composite/fixtures/rewriter_handwritten.jsonl --json rewriter.json
@@ -16,8 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from calibclip.cli.commands.rewrite import add_rewriter_args, rewriter_from_args
 from calibclip.cli.common import format_table
-from calibclip.composite.rewriters import create_rewriter
 from calibclip.datasets.synthetic_pedes import META_FILE, generate_pedes
 from calibclip.errors import CalibclipError
 from calibclip.evaluation.rewriter_eval import gold_sets, rewriter_table
@@ -28,7 +31,7 @@ SHOWN = ["set", "lang", "queries", "clauses", "P", "R", "F1", "AND-F1", "NOT-F1"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rewriter", default="rule", help="registered rewriter to measure (default: rule)")
+    add_rewriter_args(p)             # --rewriter rule|hf|openai and their options, as `calibclip rewrite`
     p.add_argument("--tigr-seed", type=int, default=4411)
     p.add_argument("--tigr-queries", type=int, default=1000)
     p.add_argument("--pedes-seed", type=int, default=4412)
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (pedes / META_FILE).is_file():
             generate_pedes(pedes, seed=args.pedes_seed, ids=args.pedes_ids, layouts=("cuhkpedes",))
         sets = gold_sets(args.tigr_seed, args.tigr_queries, pedes, args.handwritten)
-        rows = rewriter_table(create_rewriter(args.rewriter), sets)
+        rows = rewriter_table(rewriter_from_args(args), sets)
     except CalibclipError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return 2

@@ -108,3 +108,5 @@ def test_measure_script_writes_the_table(tmp_path, capsys):
     assert script.main(["--handwritten", str(tmp_path / "missing.jsonl"), "--data-dir", str(tmp_path),
                         "--pedes-ids", "3"]) == 2
     assert "error: no gold file at" in capsys.readouterr().err
+    assert script.main(["--rewriter", "gold", "--data-dir", str(tmp_path), "--pedes-ids", "3"]) == 2
+    assert "error: the gold rewriter needs TIGR records" in capsys.readouterr().err
