@@ -35,13 +35,14 @@ _NOUN_FORMS = {"鞋": "鞋子", "伞": "雨伞", "帽": "帽子", "裙": "裙子
 _SEGMENTS = re.compile(r"[，,；;。！!？?]|并且|而且|同时|以及|并")
 _QUANT = re.compile(r"^[一二两三四五六七八九十几这那每该][个位只条辆件把张名群对头匹座栋艘架]")
 _QUANT_ANY = re.compile(r"[一二两三四五六七八九十几][个位只条辆件把张名群对头匹座栋艘架双顶副根块杯碗]")
-_PRONOUN = re.compile(r"^(?:他们|她们|他|她|它)")
+_WHO = "(?:他们|她们|他|她|它)"
+_PRONOUN = re.compile(f"^{_WHO}")
 _PRONOUN_NOUN = {"他们": "人们", "她们": "女人们", "他": "男人", "她": "女人", "它": "它"}
-_POSSESSIVE = re.compile(r"^(?:他们|她们|他|她|它)的(.+?)是(.+?)的?$")
+_POSSESSIVE = re.compile(f"^{_WHO}的(.+?)是(.+?)的?$")
 _IS_A = re.compile(r"^(?:他们|她们|他|她|这|这是|这个人|这位|此人|该行人|行人|这名行人|图中的人|画面中的人)是(?=.)")
 _LOCATIVE = "(?:旁边|左边|右边|前面|后面|身边|身后|身旁|附近|周围)"
 _LOCATIVE_START = re.compile(f"^{_LOCATIVE}")
-_EXISTS = re.compile(f"^((?:他们|她们|他|她|它)?{_LOCATIVE}?)有(.+)$")
+_EXISTS = re.compile(f"^({_WHO}?{_LOCATIVE}?)有(.+)$")
 _TIME = re.compile(r"^(?:夜晚|晚上|夜里|白天|早上|清晨|傍晚|黄昏|中午|雨天|雪天)$")
 # what may stand right before a negation cue and goes with it ("附近无汽车", "也没有戴眼镜", "画面中没有人")
 _NEG_LEAD = re.compile(f"(?:[，,；;]?\\s*{_LOCATIVE}|也|还|都|(?:画面|图片|照片|图)[中里])$")
