@@ -17,6 +17,7 @@ FORBIDDEN = {
     "index": {"evaluation", "training", "cli", "web"},
     "evaluation": {"training", "cli", "web"},
     "training": {"cli", "web"},
+    "llm": {"cli", "web"},
 }
 
 

@@ -6,6 +6,7 @@ Precedence, as in timm's train.py: YAML → CLI overrides → saved ``resolved.y
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,11 @@ class CompositeConfig:
     softmin_temperature: float = 0.5    # temperature of the soft minimum over AND clauses
     fuse_query: bool = True             # include the optimized query score
     use_not: bool = True                # apply the NOT penalty
+
+
+def cache_root() -> Path:
+    """Where caches live: ``$CALIBCLIP_CACHE`` or ``~/.cache/calibclip``."""
+    return Path(os.environ.get("CALIBCLIP_CACHE") or Path.home() / ".cache" / "calibclip")
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
@@ -115,5 +121,5 @@ def apply_overrides(obj: T, overrides: dict[str, Any]) -> T:
     return from_dict(type(obj), {**dataclasses.asdict(obj), **changes})
 
 
-__all__ = ["CalibrationConfig", "CompositeConfig", "from_dict", "to_dict", "read_yaml",
+__all__ = ["CalibrationConfig", "CompositeConfig", "cache_root", "from_dict", "to_dict", "read_yaml",
            "deep_merge", "apply_overrides"]

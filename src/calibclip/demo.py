@@ -9,7 +9,6 @@ trained on our own drawings: they show the mechanics, not real-photo accuracy.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,7 +20,7 @@ from calibclip.backbones.base import Backbone
 from calibclip.calibration.retriever import CalibratedRetriever
 from calibclip.composite.rewriters import create_rewriter
 from calibclip.composite.search import CompositeSearcher
-from calibclip.config import CalibrationConfig, CompositeConfig
+from calibclip.config import CalibrationConfig, CompositeConfig, cache_root
 from calibclip.datasets.pedes import PedesSplit, load_pedes
 from calibclip.datasets.tigr import TigrSet, load_tigr
 from calibclip.evaluation.composite_eval import EncodedGallery, encode_tigr_gallery, score_tigr
@@ -52,8 +51,7 @@ class DemoResult:
 
 def default_cache_dir() -> Path:
     """``$CALIBCLIP_CACHE/demo`` or ``~/.cache/calibclip/demo``."""
-    base = os.environ.get("CALIBCLIP_CACHE") or Path.home() / ".cache" / "calibclip"
-    return Path(base) / "demo"
+    return cache_root() / "demo"
 
 
 def _pedes_methods(backbone: Backbone, split: PedesSplit, calibration: CalibrationConfig,

@@ -81,7 +81,7 @@ def test_openai_malformed_answer_falls_back_to_rule(server, caplog):
     with caplog.at_level(logging.WARNING):
         got = rw.rewrite("a cat on a red sofa, no dogs")
     assert got == create_rewriter("rule").rewrite("a cat on a red sofa, no dogs")
-    assert "falling back to the rule rewriter" in caplog.text
+    assert "1 of 1 answer(s) unusable" in caplog.text and "falling back to the rule rewriter" in caplog.text
     assert "Authorization" not in server.requests[0][1]
 
 
@@ -138,7 +138,8 @@ def test_hf_random_model_garbage_answer_falls_back_with_warning(caplog):
         got = rw.rewrite_many(queries)
     rule = create_rewriter("rule")
     assert got == [rule.rewrite(q) for q in queries]
-    assert caplog.text.count("hf rewriter") == 2
+    assert "hf rewriter: 2 of 2 answer(s) unusable" in caplog.text
+    assert [c.extra["fallback"] for c in got] == ["rule", "rule"]
 
 
 def test_hf_without_local_model_is_a_clear_error(tmp_path):

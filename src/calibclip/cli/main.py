@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "heldout": "heldout",
     "rewrite": "rewrite",
+    "llm": "llm",
     "evaluate": "evaluate",
     "batch-evaluate": "batch_evaluate",
     "query": "query",

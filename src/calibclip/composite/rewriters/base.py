@@ -7,6 +7,7 @@ a logged warning when the answer cannot be parsed.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from abc import ABC, abstractmethod
 from typing import Sequence
@@ -14,7 +15,7 @@ from typing import Sequence
 from tqdm.auto import tqdm
 
 from calibclip.composite.clauses import parse_tigr_text
-from calibclip.errors import BadQuery, CorruptData
+from calibclip.errors import BadQuery, ConfigError, CorruptData, RewriteError
 from calibclip.types import Clauses
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,19 @@ _EXAMPLE_LINE = (f"{_EXAMPLE_QUERY} | Time: night, place: river, person: none | 
                  "A man with a black umbrella walking a dog along the river at night | "
                  "Multi-agent logical relationship analysis: -AND: < a man with a black umbrella, "
                  "a man walking a dog, a man along the river, a river at night >, -NOT: < bicycles >")
-_PROMPT = (
+_INSTRUCTION = (
     "Rewrite an image-search query for a CLIP retrieval system. Answer with ONE line in exactly this "
     "layout: the query | Time: .., place: .., person: .. | Search intention: .. | Phrase, word "
     "expression optimization: <the query without negated parts> | Multi-agent logical relationship "
     "analysis: -AND: < clauses every image must show, each keeping its subject >, -NOT: < things the "
     "image must not show >. {lang_note}\n"
-    "Query: {example_query}\nAnswer: {example_line}\n"
-    "Query: {query}\nAnswer:"
 )
+# "one-shot": any instruction-following model; "tuned": the short prompt a LoRA adapter is trained on
+# (``calibclip llm finetune``), whose answer is the rest of the TIGR line after the query.
+PROMPTS = {
+    "one-shot": _INSTRUCTION + "Query: {example_query}\nAnswer: {example_line}\nQuery: {query}\nAnswer:",
+    "tuned": "Rewrite the image-search query as a TIGR line. {lang_note}\nQuery: {query}\nAnswer:",
+}
 _LANG_NOTE = {"en": "Write the clauses in English.", "zh": "Write the clauses in Chinese, as the query is."}
 
 
@@ -63,10 +68,17 @@ class Rewriter(ABC):
         return [self.rewrite(q, lang) for q in tqdm(queries, desc=f"rewrite ({self.name})", leave=False)]
 
 
-def build_prompt(query: str, lang: str) -> str:
-    """The one-shot prompt asking a language model for the TIGR line of ``query``."""
-    return _PROMPT.format(lang_note=_LANG_NOTE[lang], example_query=_EXAMPLE_QUERY,
-                          example_line=_EXAMPLE_LINE, query=query)
+def check_prompt_style(style: str) -> str:
+    """Return ``style`` if it names a prompt of ``PROMPTS``, else raise ``ConfigError``."""
+    if style not in PROMPTS:
+        raise ConfigError(f"unknown prompt style {style!r}", f"choose one of: {', '.join(PROMPTS)}")
+    return style
+
+
+def build_prompt(query: str, lang: str, style: str = "one-shot") -> str:
+    """The prompt asking a language model for the TIGR line of ``query`` (``style``: a key of ``PROMPTS``)."""
+    return PROMPTS[check_prompt_style(style)].format(lang_note=_LANG_NOTE[lang], example_query=_EXAMPLE_QUERY,
+                                 example_line=_EXAMPLE_LINE, query=query)
 
 
 def parse_answer(query: str, answer: str) -> Clauses:
@@ -92,30 +104,51 @@ def parse_answer(query: str, answer: str) -> Clauses:
 
 
 class LLMRewriter(Rewriter):
-    """A language-model rewriter: prompt → answer → ``Clauses``, or ``rule`` on a bad answer."""
+    """A language-model rewriter: prompt → answer → ``Clauses``, or ``rule`` on a bad answer.
 
-    def __init__(self, fallback: Rewriter | None = None) -> None:
+    A fallback is flagged in ``Clauses.extra``: ``{"fallback": "rule", "reason": .., "answer": ..}``;
+    a parsed answer carries ``{"answer": ..}``.
+
+    Args:
+        fallback: the offline rewriter used when an answer cannot be parsed (default ``rule``).
+        prompt: prompt style, a key of ``PROMPTS`` ("tuned" for a LoRA adapter of ``calibclip llm``).
+    """
+
+    def __init__(self, fallback: Rewriter | None = None, prompt: str = "one-shot") -> None:
+        if prompt not in PROMPTS:
+            raise ConfigError(f"unknown prompt style {prompt!r}", f"choose one of: {', '.join(PROMPTS)}")
         self._fallback = fallback
+        self.prompt = prompt
 
     @abstractmethod
-    def generate(self, prompts: Sequence[str]) -> list[str]:
-        """Complete each prompt (the answer only, without the prompt)."""
+    def generate(self, prompts: Sequence[str]) -> list[str | RewriteError]:
+        """Complete each prompt (the answer only, without the prompt); the error where none came back."""
 
     def rewrite(self, query: str, lang: str = "en") -> Clauses:
         return self.rewrite_many([query], lang)[0]
 
     def rewrite_many(self, queries: Sequence[str], lang: str = "en") -> list[Clauses]:
         queries = [check_query(q, lang) for q in queries]
-        answers = self.generate([build_prompt(q, lang) for q in queries])
-        return [self._parse_or_fallback(q, a, lang) for q, a in zip(queries, answers)]
+        answers = self.generate([build_prompt(q, lang, self.prompt) for q in queries])
+        out = [self._parse_or_fallback(q, a, lang) for q, a in zip(queries, answers)]
+        failed = [c for c in out if "fallback" in c.extra]
+        if failed:
+            log.warning("%s rewriter: %d of %d answer(s) unusable (first: %s); falling back to the %s rewriter "
+                        "for them (flagged)", self.name, len(failed), len(out), failed[0].extra["reason"],
+                        self.fallback.name)
+        return out
 
-    def _parse_or_fallback(self, query: str, answer: str, lang: str) -> Clauses:
+    def _parse_or_fallback(self, query: str, answer: str | RewriteError, lang: str) -> Clauses:
         try:
+            if isinstance(answer, RewriteError):
+                raise answer
             return parse_answer(query, answer)
-        except CorruptData as exc:
-            log.warning("%s rewriter: %s; falling back to the rule rewriter for %r",
-                        self.name, exc.one_line(), query[:60])
-            return self.fallback.rewrite(query, lang)
+        except (CorruptData, RewriteError) as exc:
+            log.info("%s rewriter: %s; rule rewriter for %r", self.name, exc.one_line(), query[:60])
+            clauses = self.fallback.rewrite(query, lang)
+            flag = {"fallback": self.fallback.name, "reason": exc.one_line(),
+                    "answer": None if isinstance(answer, RewriteError) else answer}
+            return dataclasses.replace(clauses, extra={**clauses.extra, **flag})
 
     @property
     def fallback(self) -> Rewriter:
