@@ -55,7 +55,7 @@ def test_batch_writes_tigr_records(tmp_path, rewriter, capsys):
     (["a dog", "--input", "x.jsonl"], "give either a query or --input"),
     (["a dog", "--rewriter", "gold"], "gold rewriter needs TIGR records"),
     (["   "], "empty query"),
-    (["a dog", "--rewriter", "openai", "--base-url", "http://127.0.0.1:9/v1"], "LLM endpoint"),
+    (["a dog", "--rewriter", "openai", "--base-url", "http://127.0.0.1:9/v1", "--retries", "0"], "LLM endpoint"),
 ])
 def test_bad_rewrite_input_is_one_line_exit_2(args, needle, capsys):
     assert main(["rewrite", *args]) == 2

@@ -5,9 +5,11 @@ import json
 import pytest
 import torch
 
+from calibclip.cli.csdclip import main as csdclip
 from calibclip.cli.main import main
 from calibclip.composite.clauses import parse_tigr_text
 from calibclip.composite.rewriters import create_rewriter
+from calibclip.datasets.synthetic_tigr import generate_tigr
 from calibclip.llm.weights import META_FILE, load_model
 
 
@@ -20,10 +22,11 @@ def finetune(base_dir, records_dir, out, epochs, capsys):
     return json.loads(capsys.readouterr().out)
 
 
-def rewrite(base_dir, adapter, data, out, capsys):
+def rewrite(base_dir, adapter, data, out, capsys, max_new_tokens=192):
     """``calibclip llm rewrite`` → the output rows, each checked to be a valid TIGR line of its record."""
     assert main(["llm", "rewrite", "--model", str(base_dir), "--adapter", str(adapter), "--data", str(data),
-                 "--out", str(out), "--batch-size", "4", "--device", "cpu"]) == 0
+                 "--out", str(out), "--batch-size", "4", "--device", "cpu",
+                 "--max-new-tokens", str(max_new_tokens)]) == 0
     assert "rewrote" in capsys.readouterr().out
     gold = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -69,8 +72,24 @@ def test_saved_adapter_reloads_with_the_same_outputs(base_dir, lora_dir):
 
 def test_batch_rewrite_end_to_end_gives_valid_flagged_tigr_lines(base_dir, records_dir, lora_dir, tmp_path, capsys):
     for name in ("en_train.jsonl", "zh_train.jsonl", "en_unseen.jsonl"):
-        rows, _ = rewrite(base_dir, lora_dir, records_dir / name, tmp_path / name, capsys)
+        rows, _ = rewrite(base_dir, lora_dir, records_dir / name, tmp_path / name, capsys, max_new_tokens=64)
         assert len(rows) == (1 if name == "en_unseen.jsonl" else 4)
+    # the same model through `calibclip rewrite --rewriter hf` (one query)
+    assert main(["rewrite", "A man in a red coat, without a hat", "--rewriter", "hf", "--llm", str(base_dir),
+                 "--adapter", str(lora_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["raw"] == "A man in a red coat, without a hat"
+
+
+def test_csdclip_evaluates_the_rewritten_file_directly(base_dir, lora_dir, tmp_path, capsys):
+    generate_tigr(tmp_path / "tigr", seed=7, scale="small", langs=("en",))
+    lines = (tmp_path / "tigr" / "en_synth_tigr.jsonl").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "tigr" / "en_six.jsonl").write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")
+    rewrite(base_dir, lora_dir, tmp_path / "tigr" / "en_six.jsonl", tmp_path / "tigr" / "en_llm.jsonl", capsys, 32)
+    assert csdclip(["--dataset_path", str(tmp_path / "tigr" / "en_llm.jsonl"), "--model_name", "tiny", "--weights",
+                    "none", "--gpu", "-1", "--gallery_limit", "40", "--workers", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["info"]["queries"] == 6 and report["info"]["rewriter"] == "gold"   # the file's own lines
+    assert 0 <= report["composite"]["NIPR@10"] <= 100
 
 
 @pytest.mark.slow

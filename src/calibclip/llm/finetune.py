@@ -71,7 +71,7 @@ def heldout_scores(model: Any, tokenizer: Any, pairs: Sequence[Pair], prompt: st
                    max_new_tokens: int) -> dict[str, float]:
     """Rewrite held-out queries (per language) with ``HFRewriter`` and score what the model wrote."""
     from calibclip.composite.rewriters.hf import HFRewriter
-    from calibclip.llm.scores import rewrite_scores
+    from calibclip.llm.scores import llm_scores
 
     was_training = model.training
     model.eval()
@@ -83,8 +83,8 @@ def heldout_scores(model: Any, tokenizer: Any, pairs: Sequence[Pair], prompt: st
         predicted += rewriter.rewrite_many([p.query for p in group], lang)
         gold += [p.gold for p in group]
     model.train(was_training)
-    scores = rewrite_scores(predicted, gold, model_only=True)
-    return {k: round(scores[k], 2) for k in ("AND-P", "AND-R", "AND-F1", "NOT-F1", "exact", "parsed")}
+    scores = llm_scores(predicted, gold, model_only=True)
+    return {k: round(scores[k], 2) for k in ("F1", "AND-F1", "NOT-F1", "exact", "parsed")}
 
 
 def _check_output(out: Path, resume: bool) -> None:

@@ -35,7 +35,8 @@ def load_causal_lm(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
     folder = Path(path)
     if not (folder / "config.json").is_file():
         raise WeightsNotFound(f"no causal LM at {folder} (config.json missing)",
-                              "pass --llm a local transformers folder, e.g. a downloaded Qwen3 checkpoint")
+                              "pass a local transformers folder (config.json, tokenizer, weights), e.g. a "
+                              "downloaded Qwen3 checkpoint")
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     return model.to(device).eval(), tokenizer
