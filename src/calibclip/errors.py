@@ -60,3 +60,15 @@ class ConfigError(CalibclipError):
 
 class RewriteError(CalibclipError):
     """A query rewriter that failed (LLM endpoint down, unparseable answer)."""
+
+
+class IndexMismatch(CalibclipError):
+    """An index database made by another backbone, weights, preprocessing, calibration or schema."""
+
+
+class IndexBusy(CalibclipError):
+    """An index database another process is writing."""
+
+
+class UnknownImage(BadQuery):
+    """An image id the index does not hold."""

@@ -123,7 +123,7 @@ def test_query_ranks_a_folder_with_baseline_ranks_and_overlays(capsys, roots, tm
     tiny = load_backbone("tiny:none", "cpu")
     paths = sorted(p for p in folder.rglob("*.jpg"))
     images, _ = encode_images(tiny, paths)
-    plain = (tiny.embed_texts([query]) @ images.T)[0]
+    plain = (tiny.embed_texts([query]) @ images.half().float().T)[0]  # query searches an index: fp16 vectors
     order = torch.argsort(-plain, stable=True).tolist()
     for row in rows:
         assert row["baseline_rank"] == order.index(paths.index(Path(row["image"]))) + 1

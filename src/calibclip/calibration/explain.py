@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from calibclip.backbones.base import Backbone
-from calibclip.calibration.cve import calibrate_images
+from calibclip.calibration.cve import CalibratedImages, calibrate_images
 from calibclip.calibration.retriever import CalibratedRetriever, GalleryFeatures, fusion_sides, score_features
 from calibclip.config import CalibrationConfig
 from calibclip.datasets.images import open_image
@@ -83,8 +83,11 @@ def render_overlay(image: Image.Image, heat: np.ndarray, boxes: list[Box]) -> Im
 
 @torch.no_grad()
 def explain(backbone: Backbone, text: str, image: Image.Image | str | Path | bytes,
-            cfg: CalibrationConfig | None = None) -> Explanation:
+            cfg: CalibrationConfig | None = None, calibrated: CalibratedImages | None = None) -> Explanation:
     """Explain the calibrated score of ``image`` for ``text`` (CVE must apply: a ViT backbone).
+
+    ``calibrated``: the image's CVE output computed earlier (an index stores it), so the
+    image is not encoded again; by default it is computed here.
 
     Example:
         >>> from calibclip.backbones import load_backbone
@@ -94,8 +97,10 @@ def explain(backbone: Backbone, text: str, image: Image.Image | str | Path | byt
     """
     retriever = CalibratedRetriever(backbone, cfg)
     picture = image.convert("RGB") if isinstance(image, Image.Image) else open_image(image)
-    pixels = backbone.preprocess(picture).unsqueeze(0).to(backbone.device)
-    images = calibrate_images(backbone, pixels, retriever.cfg)
+    if calibrated is None:
+        pixels = backbone.preprocess(picture).unsqueeze(0).to(backbone.device)
+        calibrated = calibrate_images(backbone, pixels, retriever.cfg)
+    images = calibrated
     queries = retriever.encode_queries([text])
     gallery = GalleryFeatures(original=images.original.float().cpu(), calibrated=images.calibrated.float().cpu())
     scores = score_features(queries, gallery, retriever.cfg)

@@ -28,6 +28,9 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
     "batch-evaluate": "batch_evaluate",
     "query": "query",
+    "index": "index",
+    "search": "search",
+    "serve": "serve",
     "demo": "demo",
 }
 

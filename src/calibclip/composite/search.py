@@ -174,14 +174,16 @@ def _push_down(result: CompositeResult, skipped: list[int]) -> None:
             scores[:, skipped] = np.delete(scores, skipped, axis=1).min(initial=0.0) - 1.0
 
 
+def clause_breakdown(clauses: Clauses, scores: np.ndarray, rows: dict[str, int], column: int) -> dict:
+    """The AND and NOT clause scores of one gallery column: ``{"and": {clause: sim}, "not": {...}}``."""
+    return {"and": {t: float(scores[rows[t], column]) for t in clauses.and_clauses},
+            "not": {t: float(scores[rows[t], column]) for t in clauses.not_clauses}}
+
+
 def _explain(result: CompositeResult, scores: np.ndarray, rows: dict[str, int], top: int) -> list[list[dict]]:
     """Clause scores behind each query's top ``top`` composite results."""
     if top < 1:
         return [[] for _ in result.clauses]
     order = top_k(result.composite, top)
-    out = []
-    for q, c in enumerate(result.clauses):
-        out.append([{"index": int(g), "score": float(result.composite[q, g]),
-                     "and": {t: float(scores[rows[t], g]) for t in c.and_clauses},
-                     "not": {t: float(scores[rows[t], g]) for t in c.not_clauses}} for g in order[q]])
-    return out
+    return [[{"index": int(g), "score": float(result.composite[q, g]), **clause_breakdown(c, scores, rows, int(g))}
+             for g in order[q]] for q, c in enumerate(result.clauses)]

@@ -5,9 +5,12 @@ The seed's interactive demo (``scripts/demo.py``)::
     calibclip query --config configs/cuhkpedes.yaml --checkpoint ckpt.pth \\
         --image_dir /path/to/images --query "A woman wearing a red dress"
 
-Prints the calibrated top-k with each image's plain-CLIP rank beside it;
-``--explain DIR`` writes a heatmap overlay per result (the patches CVE
-suppressed) and the query words DCC masked.
+A thin alias of ``calibclip index`` + ``calibclip search --calibrate`` over a
+temporary database (the same code path; use those two to search a folder more
+than once). Prints the calibrated top-k with each image's plain-CLIP rank
+beside it; ``--explain DIR`` writes a heatmap overlay per result (the patches
+CVE suppressed) and the query words DCC masked. Unreadable images are skipped
+and left out of the count (``-v`` or ``--json`` names them).
 """
 from __future__ import annotations
 
@@ -29,72 +32,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json_arg(parser)
 
 
-def _list_images(folder: str) -> list[Path]:
+def _nothing_searchable(summary, args: argparse.Namespace) -> Exception:
     from calibclip.datasets.images import IMAGE_SUFFIXES
     from calibclip.errors import DatasetLayoutError
 
-    root = Path(folder)
-    if not root.is_dir():
-        raise DatasetLayoutError(f"image folder not found: {root}", "check the --image_dir path")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not paths:
-        raise DatasetLayoutError(f"no images in {root}", f"supported: {', '.join(sorted(IMAGE_SUFFIXES))}")
-    return paths
-
-
-def _rank(backbone, cfg, paths: list[Path], query: str, top_k: int) -> tuple[list[dict], list[str], int]:
-    """Top-k rows (calibrated order, with the baseline rank), the masked words, and the unreadable count."""
-    from calibclip.calibration.retriever import CalibratedRetriever, score_features
-    from calibclip.evaluation.metrics import rank_gallery
-
-    retriever = CalibratedRetriever(backbone, cfg.calibration)
-    gallery = retriever.encode_gallery(paths, cfg.evaluation.batch_size)
-    queries = retriever.encode_queries([query])
-    scores = score_features(queries, gallery, retriever.cfg)
-    baseline_rank = {int(i): r + 1 for r, i in enumerate(rank_gallery(scores["baseline"])[0])}
-    readable = [int(i) for i in rank_gallery(scores["calibrated"])[0] if int(i) not in gallery.report.skipped]
-    rows = [{"rank": r + 1, "image": str(paths[i]), "score": float(scores["calibrated"][0, i]),
-             "baseline_rank": baseline_rank[i], "baseline_score": float(scores["baseline"][0, i])}
-            for r, i in enumerate(readable[:top_k])]
-    return rows, queries.masked_words[0], len(gallery.report.skipped)
-
-
-def _explain(backbone, cfg, query: str, rows: list[dict], folder: str) -> list[Path]:
-    from calibclip.calibration.explain import explain
-
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for row in rows:
-        path = out / f"{row['rank']:03d}_{Path(row['image']).stem}.png"
-        explain(backbone, query, row["image"], cfg.calibration).overlay.save(path)
-        row["overlay"] = str(path)
-        written.append(path)
-    return written
+    if not summary.skipped:
+        return DatasetLayoutError(f"no images in {summary.root}", f"supported: {', '.join(sorted(IMAGE_SUFFIXES))}")
+    first, reason = sorted(summary.skipped.items())[0]
+    if args.json:
+        print_json({"query": args.query, "searched_images": 0, "skipped": summary.skipped, "results": []})
+    elif args.verbose:
+        print_table([{"skipped": p, "reason": r} for p, r in sorted(summary.skipped.items())])
+    return DatasetLayoutError(f"none of the {len(summary.skipped)} image file(s) in {summary.root} could be read; "
+                              f"first: {first}: {reason}", "-v or --json lists them all")
 
 
 def run(args: argparse.Namespace) -> int:
     from calibclip.calibration.dcc import check_texts
     from calibclip.errors import BadQuery
+    from calibclip.search import ephemeral_searcher
 
     if args.top_k < 1:
         raise BadQuery(f"--top_k must be at least 1, got {args.top_k}")
     check_texts([args.query])
     cfg = config_from_args(args)
-    paths = _list_images(args.image_dir)
     model = model_from_args(args, cfg)
     backbone = getattr(model, "backbone", model)
-    rows, masked, skipped = _rank(backbone, cfg, paths, args.query, args.top_k)
-    written = _explain(backbone, cfg, args.query, rows, args.explain) if args.explain else []
+    with ephemeral_searcher(args.image_dir, backbone, cfg.calibration, cfg.evaluation.batch_size) as (searcher, summary):
+        if summary.total == 0:
+            raise _nothing_searchable(summary, args)
+        result = searcher.search(args.query, k=args.top_k, calibrate=True)
+        rows = [{"rank": h.rank, "image": h.path, "score": h.score, "baseline_rank": h.baseline_rank,
+                 "baseline_score": h.baseline_score} for h in result.hits]
+        written = _explain(searcher, args.query, result.hits, rows, args.explain) if args.explain else []
+    _render(args, result, rows, summary, written)
+    return 0
+
+
+def _explain(searcher, query: str, hits, rows: list[dict], folder: str) -> list[Path]:
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for hit, row in zip(hits, rows):
+        path = out / f"{hit.rank:03d}_{Path(hit.path).stem}.png"
+        searcher.explain(query, hit.id).overlay.save(path)
+        row["overlay"] = str(path)
+    return [Path(r["overlay"]) for r in rows]
+
+
+def _render(args: argparse.Namespace, result, rows: list[dict], summary, written: list[Path]) -> None:
     if args.json:
-        print_json({"query": args.query, "masked_words": masked, "skipped_images": skipped, "results": rows})
-        return 0
+        print_json({"query": args.query, "masked_words": result.masked_words, "searched_images": summary.total,
+                    "skipped_images": len(summary.skipped), "skipped": summary.skipped, "results": rows})
+        return
     shown = [{**row, "score": f"{row['score']:.4f}", "baseline_score": f"{row['baseline_score']:.4f}"}
              for row in rows]
     print_table(shown, columns=["rank", "score", "baseline_rank", "baseline_score", "image"],
-                title=f"{args.query!r} over {len(paths)} images (DCC masked: {', '.join(masked) or 'nothing'})")
-    if skipped:
-        print(f"note: {skipped} unreadable image(s) skipped")
+                title=f"{args.query!r} over {summary.total} images "
+                      f"(DCC masked: {', '.join(result.masked_words) or 'nothing'})")
+    if summary.skipped:
+        print(f"note: {len(summary.skipped)} unreadable image(s) skipped" + ("" if args.verbose else " (-v lists them)"))
+        if args.verbose:
+            print_table([{"skipped": p, "reason": r} for p, r in sorted(summary.skipped.items())])
     if written:
         print(f"wrote {len(written)} overlay(s) to {args.explain}")
-    return 0

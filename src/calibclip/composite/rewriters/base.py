@@ -65,7 +65,7 @@ class Rewriter(ABC):
 
     def rewrite_many(self, queries: Sequence[str], lang: str = "en") -> list[Clauses]:
         """Decompose many queries (with a progress bar; LLM rewriters may batch)."""
-        return [self.rewrite(q, lang) for q in tqdm(queries, desc=f"rewrite ({self.name})", leave=False)]
+        return [self.rewrite(q, lang) for q in tqdm(queries, desc=f"rewrite ({self.name})", leave=False, disable=None)]
 
 
 def check_prompt_style(style: str) -> str:

@@ -1,0 +1,1 @@
+"""The search page (``calibclip serve``): FastAPI app over ``calibclip.search.Searcher``."""
