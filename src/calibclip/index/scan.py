@@ -61,19 +61,16 @@ def _link_problem(exc: OSError) -> str:
     return f"cannot stat: {exc.strerror or exc}"
 
 
-def _check_name(path: str) -> str | None:
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return "file name is not valid UTF-8 (rename it)"
-    return None
+def printable(path: str) -> str:
+    """``path`` safe to print and store: bytes that are not UTF-8 shown as ``\\xNN``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _visit(entry: os.DirEntry, scan: Scan, stack: list[str]) -> None:
     try:
         is_dir = entry.is_dir(follow_symlinks=True)
     except OSError as exc:
-        scan.problems[entry.path] = _link_problem(exc)
+        scan.problems[printable(entry.path)] = _link_problem(exc)
         return
     if is_dir:
         stack.append(entry.path)
@@ -81,7 +78,7 @@ def _visit(entry: os.DirEntry, scan: Scan, stack: list[str]) -> None:
     if Path(entry.name).suffix.lower() not in IMAGE_SUFFIXES:
         scan.ignored += 1
         return
-    problem = _check_name(entry.path)
+    problem = None if printable(entry.path) == entry.path else "file name is not valid UTF-8 (rename it)"
     try:
         info = entry.stat(follow_symlinks=True)
     except OSError as exc:
@@ -90,14 +87,14 @@ def _visit(entry: os.DirEntry, scan: Scan, stack: list[str]) -> None:
         if not stat.S_ISREG(info.st_mode):
             problem = problem or "not a regular file"
     if problem:
-        scan.problems[entry.path] = problem
+        scan.problems[printable(entry.path)] = problem
         return
     scan.files.append(FileStat(entry.path, info.st_size, info.st_mtime_ns))
 
 
 def scan_folder(root: str | Path) -> Scan:
     """Every candidate image under ``root`` (recursively, sorted by path), plus what was found wrong."""
-    top = os.path.abspath(root)
+    top = os.path.realpath(root)  # one folder reached through two links is one set of rows
     if not os.path.isdir(top):
         raise DatasetLayoutError(f"image folder not found: {top}", "pass an existing folder")
     scan, stack, seen = Scan(root=top), [top], set()
@@ -107,11 +104,11 @@ def scan_folder(root: str | Path) -> Scan:
             info = os.stat(folder)
             entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
         except OSError as exc:
-            scan.problems[folder] = f"folder unreadable: {_link_problem(exc)}"
+            scan.problems[printable(folder)] = f"folder unreadable: {_link_problem(exc)}"
             continue
         key = (info.st_dev, info.st_ino)
         if key in seen:
-            scan.problems[folder] = "symlink loop (folder already visited)"
+            scan.problems[printable(folder)] = "symlink loop (folder already visited)"
             continue
         seen.add(key)
         for entry in entries:
@@ -137,4 +134,4 @@ def plan(scan: Scan, indexed: dict[str, FileRecord], skipped: dict[str, tuple[in
                 problems=dict(scan.problems), ignored=scan.ignored)
 
 
-__all__ = ["FileStat", "Scan", "Plan", "scan_folder", "plan"]
+__all__ = ["FileStat", "Scan", "Plan", "scan_folder", "plan", "printable"]
