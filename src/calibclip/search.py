@@ -196,6 +196,12 @@ class Searcher:
     def close(self) -> None:
         self.store.close()
 
+    def __enter__(self) -> "Searcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # -- scoring -------------------------------------------------------------------
     def _check_query(self, query: str | None) -> str:
         if not isinstance(query, str) or not query.strip():
