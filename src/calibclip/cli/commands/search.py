@@ -63,12 +63,12 @@ def render(result) -> None:
         notes.append(f"clauses: AND {list(result.clauses.and_clauses)} NOT {list(result.clauses.not_clauses)}")
     rows = []
     for hit in result.hits:
-        row = {"rank": hit.rank, "score": round(hit.score, 4), "baseline_rank": hit.baseline_rank}
+        row = {"rank": hit.rank, "score": f"{hit.score:.4f}", "baseline_rank": hit.baseline_rank}
         if hit.match is not None:
-            row["match"] = round(hit.match, 2)
+            row["match"] = f"{hit.match:.2f}"
         for sign, part in (("+", "and"), ("-", "not")):
             for clause, sim in (hit.clauses or {}).get(part, {}).items():
-                row[f"{sign}{clause[:CLAUSE_WIDTH]}"] = round(sim, 4)
+                row[f"{sign}{clause[:CLAUSE_WIDTH]}"] = f"{sim:.4f}"
         rows.append({**row, "path": hit.path})
     print("\n".join(notes))
     if not rows and result.min_score is not None:
