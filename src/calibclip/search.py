@@ -30,7 +30,6 @@ from calibclip.backbones import load_backbone
 from calibclip.backbones.base import Backbone
 from calibclip.calibration.cve import CalibratedImages, calibrate_images
 from calibclip.calibration.explain import Explanation, explain, patch_boxes
-from calibclip.calibration.rerank import first_stage_order
 from calibclip.calibration.retriever import CalibratedRetriever, GalleryFeatures, QueryFeatures, score_features
 from calibclip.composite.rewriters import Rewriter, create_rewriter
 from calibclip.composite.search import CompositeSearcher, clause_breakdown
@@ -43,6 +42,7 @@ from calibclip.index.relevance import REFERENCE_CAPTIONS, match_scores, referenc
 from calibclip.index.store import FileRecord, Store
 from calibclip.index.thumbs import ThumbnailCache
 from calibclip.index.vectors import CANDIDATES, IvfpqCache, StoredVectors, candidate_ids, check_kind
+from calibclip.ranking import top_k
 from calibclip.types import Clauses
 
 METHODS = ("baseline", "calibrated", "composite")
@@ -87,6 +87,12 @@ class _Scored:
     masked_words: list[str] = field(default_factory=list)
     clauses: Clauses | None = None
     clause_scores: object = None
+
+
+def _rank_of(scores: np.ndarray, col: int) -> int:
+    """1-based rank of ``col`` in the project's order (descending, ties to the lower index), without sorting."""
+    value = scores[col]
+    return int((scores > value).sum() + (scores[:col] == value).sum()) + 1
 
 
 def _check_k(k: int) -> int:
@@ -297,20 +303,18 @@ class Searcher:
     # -- results -------------------------------------------------------------------
     def _result(self, scored: _Scored, method: str, query: str | None, k: int,
                 min_score: float | None) -> SearchResult:
-        scores = scored.scores[method]
-        order = first_stage_order(scores[None])[0]
-        baseline_order = first_stage_order(scored.scores["baseline"][None])[0]
-        baseline_rank = np.empty(len(order), dtype=np.int64)
-        baseline_rank[baseline_order] = np.arange(1, len(order) + 1)
-        if min_score is not None:
-            order = order[scored.match[order] >= float(min_score)]
-        hits = [self._hit(scored, method, int(col), rank + 1, scores, baseline_rank)
-                for rank, col in enumerate(order[:k])]
+        scores, baseline = scored.scores[method], scored.scores["baseline"]
+        columns = None if min_score is None else np.flatnonzero(scored.match >= float(min_score))
+        chosen = [] if columns is not None and not len(columns) else \
+            top_k(scores if columns is None else scores[columns], k)
+        chosen = chosen if columns is None else columns[chosen]
+        hits = [self._hit(scored, method, int(col), rank + 1, scores, _rank_of(baseline, int(col)))
+                for rank, col in enumerate(chosen)]
         return SearchResult(method=method, query=query, hits=hits, searched=len(scored.vectors),
                             masked_words=scored.masked_words, clauses=scored.clauses, min_score=min_score)
 
     def _hit(self, scored: _Scored, method: str, col: int, rank: int, scores: np.ndarray,
-             baseline_rank: np.ndarray) -> Hit:
+             baseline_rank: int) -> Hit:
         record = self.store.record(int(scored.vectors.ids[col]))
         clauses = suppressed = None
         if method == "composite":
@@ -321,7 +325,7 @@ class Searcher:
             mask = self.store.vectors(record.id).dominant.reshape(self.producer.grid).astype(bool)
             suppressed = [list(b) for b in patch_boxes(mask, (record.width, record.height))]
         return Hit(id=record.id, path=record.path, rank=rank, score=float(scores[col]),
-                   baseline_rank=int(baseline_rank[col]), baseline_score=float(scored.scores["baseline"][col]),
+                   baseline_rank=baseline_rank, baseline_score=float(scored.scores["baseline"][col]),
                    match=None if scored.match is None else float(scored.match[col]), clauses=clauses,
                    suppressed=suppressed)
 

@@ -104,3 +104,15 @@ def counting_backbone(micro_spec):
             return super().encode_image(pixels)
 
     return CountingTiny.load(parse_spec(micro_spec), torch.device("cpu"))
+
+
+@pytest.fixture(name="write_images", scope="session")
+def _write_images_fixture():
+    """``write_images(folder, count, seed=0, start=0, size=(40, 32), suffix=".png")`` (see the function)."""
+    return write_images
+
+
+@pytest.fixture(name="cli", scope="session")
+def _cli_fixture():
+    """``cli(*args)``: ``calibclip ARGS`` in a fresh process."""
+    return cli

@@ -30,10 +30,8 @@ def _jpeg(image: Image.Image, **options) -> bytes:
     return buffer.getvalue()
 
 
-def _bad_folder(root):
+def _bad_folder(root, write_images):
     """(folder, valid files, {bad path: expected reason fragment}, unreadable path or None)."""
-    from conftest import write_images
-
     folder = root / "photos"
     valid = write_images(folder, 4, seed=5)
     pixels = np.random.default_rng(0).integers(0, 255, (32, 40, 3), dtype=np.uint8)
@@ -85,11 +83,11 @@ def _as_unprivileged() -> list[str]:
     return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
 
 
-def test_bad_file_folder_is_indexed_without_failing(tmp_path, micro_spec, capsys):
+def test_bad_file_folder_is_indexed_without_failing(tmp_path, micro_spec, capsys, write_images):
     import subprocess
     import sys
 
-    folder, valid, reasons = _bad_folder(tmp_path)
+    folder, valid, reasons = _bad_folder(tmp_path, write_images)
     db, errors = tmp_path / "photos.db", tmp_path / "errors.tsv"
     command = [*_as_unprivileged(), sys.executable, "-m", "calibclip.cli.main", "index", str(folder), "--db", str(db),
                "--backbone", micro_spec, "--workers", "2", "--batch-size", "4", "--errors", str(errors), "--json"]

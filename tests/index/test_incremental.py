@@ -9,9 +9,7 @@ from calibclip.index.indexer import index_folder
 from calibclip.index.store import Store
 
 
-def test_only_changes_are_encoded(tmp_path, counting_backbone):
-    from conftest import write_images
-
+def test_only_changes_are_encoded(tmp_path, counting_backbone, write_images):
     folder, db = tmp_path / "photos", tmp_path / "photos.db"
     paths = write_images(folder, 200, seed=1)
     (folder / "notes.txt").write_text("not a photo")
@@ -60,9 +58,7 @@ def test_only_changes_are_encoded(tmp_path, counting_backbone):
         assert not set(map(str, new)) - set(after)
 
 
-def test_workers_decode_in_parallel_with_the_same_vectors(tmp_path, micro_backbone):
-    from conftest import write_images
-
+def test_workers_decode_in_parallel_with_the_same_vectors(tmp_path, micro_backbone, write_images):
     folder = tmp_path / "photos"
     write_images(folder, 24, seed=3)
     serial = index_folder(folder, tmp_path / "serial.db", micro_backbone, batch_size=5, workers=0)

@@ -32,9 +32,7 @@ def _index_and_kill(db, folder, spec, at_rows: int) -> int:
     return _rows(db)
 
 
-def test_sigkill_at_several_points_then_resume(tmp_path, micro_spec):
-    from conftest import cli, write_images
-
+def test_sigkill_at_several_points_then_resume(tmp_path, micro_spec, cli, write_images):
     folder, db = tmp_path / "photos", tmp_path / "photos.db"
     paths = write_images(folder, 90, seed=11)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")

@@ -17,9 +17,7 @@ QUERY = "a man in a red coat with a black bag, no hat"
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory, micro_backbone):
-    from conftest import write_images
-
+def indexed(tmp_path_factory, micro_backbone, write_images):
     root = tmp_path_factory.mktemp("search")
     write_images(root / "photos", 150, seed=7)
     index_folder(root / "photos", root / "photos.db", micro_backbone, batch_size=32, workers=0)

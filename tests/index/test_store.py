@@ -12,9 +12,7 @@ from calibclip.search import Searcher
 
 
 @pytest.fixture
-def indexed(tmp_path, micro_backbone):
-    from conftest import write_images
-
+def indexed(tmp_path, micro_backbone, write_images):
     write_images(tmp_path / "photos", 6, seed=9)
     index_folder(tmp_path / "photos", tmp_path / "photos.db", micro_backbone, workers=0)
     return tmp_path / "photos.db"
