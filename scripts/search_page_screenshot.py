@@ -46,20 +46,6 @@ def open_explanation(page, method: str = "calibrated", nth: int = 0) -> None:
     page.wait_for_function("() => document.getElementById('overlay').naturalWidth > 0")
 
 
-def people_folder(folder: Path, count: int, seed: int) -> Path:
-    """``count`` drawn pedestrians (the project's synthetic generator) as JPEGs in ``folder``."""
-    import numpy as np
-
-    from calibclip.datasets.draw_person import render_person, sample_view
-    from calibclip.datasets.synthetic_pedes import sample_person
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        render_person(sample_person(rng), sample_view(rng), rng).save(folder / f"person_{i:03d}.jpg", quality=90)
-    return folder
-
-
 @contextlib.contextmanager
 def serving(db: Path) -> Iterator[str]:
     """``calibclip serve --db DB`` on a free localhost port → its base URL (stopped afterwards)."""
@@ -105,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
+    from calibclip.datasets.synthetic_pedes import draw_people_folder
     from calibclip.index.indexer import Indexer
 
     with tempfile.TemporaryDirectory() as tmp:
-        folder = people_folder(Path(tmp) / "photos", args.people, args.seed)
+        folder = Path(tmp) / "photos"
+        draw_people_folder(folder, args.people, args.seed)
         Indexer(Path(tmp) / "photos.db", "tiny", "cpu", workers=0).run(folder)
         with serving(Path(tmp) / "photos.db") as base, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)

@@ -13,6 +13,7 @@ _LAZY = {
     "build_calibclip": "calibclip.calibration.model",
     "load_backbone": "calibclip.backbones",
     "list_backbones": "calibclip.backbones",
+    "Searcher": "calibclip.search",
 }
 
 __getattr__ = lazy_attributes(__name__, _LAZY)

@@ -38,7 +38,7 @@ from calibclip.datasets.images import open_image
 from calibclip.errors import BadQuery, CorruptData, NotApplicable, UnknownImage
 from calibclip.index.indexer import Indexer, IndexSummary
 from calibclip.index.producer import Producer, check_same_cve, check_same_model, describe
-from calibclip.index.relevance import REFERENCE_CAPTIONS, match_scores, reference_statistics
+from calibclip.index.relevance import REFERENCE_CAPTIONS, match_scores, reference_hash, reference_statistics
 from calibclip.index.store import FileRecord, Store
 from calibclip.index.thumbs import ThumbnailCache
 from calibclip.index.vectors import CANDIDATES, IvfpqCache, StoredVectors, candidate_ids, check_kind
@@ -290,14 +290,15 @@ class Searcher:
         return np.min([match_scores(row, mean, std) for row in sims], axis=0)
 
     def _reference_stats(self, vectors: StoredVectors) -> tuple[np.ndarray, np.ndarray]:
-        """Per-image reference-caption statistics (kept for the whole gallery in exact mode)."""
+        """Per-image reference-caption statistics: stored by the indexer, or computed (other captions)."""
+        if vectors.reference is not None and self.producer.reference == reference_hash():
+            return vectors.reference[:, 0], vectors.reference[:, 1]
+        if self._stats is not None and self._stats[0] is vectors:
+            return self._stats[1], self._stats[2]
         if self._reference is None:
             self._reference = self.backbone.embed_texts(list(REFERENCE_CAPTIONS))
-        if self.kind == "exact" and self._stats is not None and self._stats[0] is vectors:
-            return self._stats[1], self._stats[2]
         mean, std = reference_statistics(self._reference, vectors.original)
-        if self.kind == "exact":
-            self._stats = (vectors, mean, std)
+        self._stats = (vectors, mean, std)
         return mean, std
 
     # -- results -------------------------------------------------------------------

@@ -7,6 +7,7 @@ from calibclip.errors import CorruptData, IndexBusy, IndexMismatch
 from calibclip.index import store as store_module
 from calibclip.index.indexer import index_folder
 from calibclip.index.producer import Producer, describe, weights_fingerprint
+from calibclip.index.relevance import REFERENCE_CAPTIONS, reference_hash, reference_statistics
 from calibclip.index.store import VERSION, Store, writer_lock
 from calibclip.search import Searcher
 
@@ -27,6 +28,19 @@ def test_new_database_is_wal_versioned_and_records_its_producer(indexed, micro_b
     assert producer.weights == weights_fingerprint(micro_backbone)
     assert producer.calibration["cve_enabled"] is True and len(producer.calibration_hash) == 64
     assert producer == describe(micro_backbone, producer.calibration_config())
+    assert producer.reference == reference_hash()
+
+
+def test_reference_statistics_are_stored_per_image(indexed, micro_backbone):
+    import numpy as np
+    import torch
+
+    with Store(indexed) as store:
+        _, original, _, stats = store.rows()
+    reference = micro_backbone.embed_texts(list(REFERENCE_CAPTIONS))
+    mean, std = reference_statistics(reference, torch.from_numpy(original.astype(np.float32)))
+    assert stats.shape == (6, 2)
+    assert np.allclose(stats[:, 0], mean, atol=1e-6) and np.allclose(stats[:, 1], std, atol=1e-6)
 
 
 def test_migrations_run_in_order_and_a_newer_schema_is_refused(tmp_path, monkeypatch):

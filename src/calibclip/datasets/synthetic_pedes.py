@@ -100,6 +100,27 @@ def read_meta(path: str | Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def draw_people_folder(folder: str | Path, count: int, seed: int = 0,
+                       garment_colours: Sequence[str] | None = None) -> list[tuple[Path, str]]:
+    """A flat folder of ``count`` drawn pedestrians (``person_000.jpg`` …) → (path, one caption) per image.
+
+    ``garment_colours`` keeps only people whose dominant garment has one of these colours, so a
+    description of anyone else is known to be absent from the folder (search demos and tests).
+    """
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[tuple[Path, str]] = []
+    while len(out) < count:
+        person = sample_person(rng)
+        if garment_colours is not None and person.garment_colour not in garment_colours:
+            continue
+        path = folder / f"person_{len(out):03d}.jpg"
+        path.write_bytes(encode_jpeg(render_person(person, sample_view(rng), rng)))
+        out.append((path, caption_pair(person, rng)[0]))
+    return out
+
+
 def split_sizes(scale: str = "default", ids: int | None = None) -> dict[str, int]:
     """Identities per split: a named scale, or ``ids`` split 6:1:2 (train:val:test)."""
     if scale not in SCALES:

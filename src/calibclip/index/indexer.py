@@ -35,6 +35,7 @@ from calibclip.config import CalibrationConfig
 from calibclip.datasets.images import image_failure, open_image
 from calibclip.errors import BadImage, IndexMismatch
 from calibclip.index.producer import Producer, check_same_cve, check_same_model, describe
+from calibclip.index.relevance import REFERENCE_CAPTIONS, reference_statistics
 from calibclip.index.scan import FileStat, plan, scan_folder
 from calibclip.index.store import ImageVectors, NewImage, Store, writer_lock
 from calibclip.index.vectors import IvfpqCache, check_kind, check_recall
@@ -102,11 +103,12 @@ class _ReadDataset(Dataset):
             return _Decoded(i, sha, None, (0, 0), f"decoder failed: {type(exc).__name__}: {exc}")
 
 
-def _encode_unique(backbone: Backbone, decoded: list[_Decoded], cfg: CalibrationConfig) -> dict[str, ImageVectors]:
+def _encode_unique(backbone: Backbone, decoded: list[_Decoded], cfg: CalibrationConfig,
+                   reference: torch.Tensor) -> dict[str, ImageVectors]:
     """Encode each distinct content once → sha256 → vectors."""
     if not decoded:
         return {}
-    vectors = _encode(backbone, torch.stack([d.pixels for d in decoded]), cfg)
+    vectors = _encode(backbone, torch.stack([d.pixels for d in decoded]), cfg, reference)
     return {d.sha256: v for d, v in zip(decoded, vectors)}
 
 
@@ -114,16 +116,23 @@ def _collate(items: list[_Decoded]) -> list[_Decoded]:
     return items
 
 
-def _encode(backbone: Backbone, pixels: torch.Tensor, cfg: CalibrationConfig) -> list[ImageVectors]:
+def _encode(backbone: Backbone, pixels: torch.Tensor, cfg: CalibrationConfig,
+            reference: torch.Tensor) -> list[ImageVectors]:
+    """Everything stored per image, from one pass (``reference``: the reference-caption embeddings)."""
     pixels = pixels.to(backbone.device)
-    if not cfg.cve_enabled:
-        return [ImageVectors(o) for o in backbone.encode_image(pixels).float().cpu().numpy()]
-    both = calibrate_images(backbone, pixels, cfg)
-    p = both.num_prefix
-    heat = both.cls_attention[:, p:].float().cpu().numpy()
-    dominant = both.dominant[:, p:].cpu().numpy().astype(np.uint8)
-    return [ImageVectors(o, c, h, d) for o, c, h, d in zip(both.original.float().cpu().numpy(),
-                                                           both.calibrated.float().cpu().numpy(), heat, dominant)]
+    if cfg.cve_enabled:
+        both = calibrate_images(backbone, pixels, cfg)
+        original, p = both.original, both.num_prefix
+        calibrated = both.calibrated.float().cpu().numpy()
+        heat = both.cls_attention[:, p:].float().cpu().numpy()
+        dominant = both.dominant[:, p:].cpu().numpy().astype(np.uint8)
+    else:
+        original = backbone.encode_image(pixels)
+        calibrated = heat = dominant = [None] * len(pixels)
+    stored = original.float().cpu().numpy().astype(np.float16)   # statistics of the vectors as stored
+    mean, std = reference_statistics(reference, torch.from_numpy(stored.astype(np.float32)))
+    return [ImageVectors(o, c, h, d, float(m), float(s))
+            for o, c, h, d, m, s in zip(stored, calibrated, heat, dominant, mean, std)]
 
 
 def open_for_writing(store: Store, backbone: Backbone, cfg: CalibrationConfig | None) -> Producer:
@@ -159,6 +168,7 @@ class Indexer:
         self.db, self.backbone, self.device = Path(db), backbone, device
         self.batch_size, self.workers = max(1, int(batch_size)), max(0, int(workers))
         self.cfg, self.kind = cfg, None if kind is None else check_kind(kind)
+        self._reference: torch.Tensor | None = None
 
     def _load_backbone(self, store: Store) -> Backbone:
         if isinstance(self.backbone, Backbone):
@@ -241,7 +251,9 @@ class Indexer:
                 else:
                     summary.reused += 1
                 rows.append((f, d, vectors))
-        encoded = _encode_unique(backbone, list(to_encode.values()), cfg)
+        if to_encode and self._reference is None:
+            self._reference = backbone.embed_texts(list(REFERENCE_CAPTIONS))
+        encoded = _encode_unique(backbone, list(to_encode.values()), cfg, self._reference)
         summary.encoded += len(encoded)
         images = [NewImage(f.path, f.size, f.mtime_ns, d.sha256, d.size[0], d.size[1],
                            vectors if vectors is not None else encoded[d.sha256]) for f, d, vectors in rows]

@@ -29,6 +29,7 @@ from calibclip import __version__
 from calibclip.backbones.base import Backbone
 from calibclip.config import CalibrationConfig, from_dict, to_dict
 from calibclip.errors import IndexMismatch
+from calibclip.index.relevance import reference_hash
 
 CVE_KNOBS = ("cve_enabled", "dominant_ratio", "neighbourhood", "decay", "contrast_alpha")
 _SAMPLE = 1024
@@ -45,6 +46,7 @@ class Producer:
     grid: tuple[int, int] | None        # CVE patch grid (rows, cols); None when CVE does not apply
     calibration: dict                   # resolved CalibrationConfig the CVE vectors were made with
     calibration_hash: str               # SHA-256 of ``calibration`` (sorted JSON)
+    reference: str = ""                 # hash of the reference captions behind the stored match statistics
     calibclip: str = __version__        # version that created the database
 
     def to_dict(self) -> dict:
@@ -104,7 +106,7 @@ def describe(backbone: Backbone, cfg: CalibrationConfig) -> Producer:
     resolved = to_dict(cfg)
     return Producer(backbone=backbone.spec.raw, weights=weights_fingerprint(backbone),
                     preprocess=preprocess_fingerprint(backbone), dim=int(backbone.embed_dim), grid=grid,
-                    calibration=resolved, calibration_hash=config_hash(resolved))
+                    calibration=resolved, calibration_hash=config_hash(resolved), reference=reference_hash())
 
 
 def check_same_model(stored: Producer, current: Producer, db: str) -> None:

@@ -7,7 +7,8 @@ of unrelated reference captions (people, animals, objects, scenes) does?
 
     match(q, i) = (s(q, i) − mean_r s(r, i)) / std_r s(r, i)
 
-a z-score in units of "reference-caption spreads". It depends on neither the
+a z-score in units of "reference-caption spreads". The indexer stores each image's mean and std
+(they depend on the image alone), so a search computes nothing extra. It depends on neither the
 folder (an image's statistics use only that image) nor the other results, so a
 cutoff S means the same thing in every search: ``match ≥ S`` keeps the images
 the query describes at least S spreads better than a random caption would.
@@ -16,6 +17,8 @@ something you know is not, with ``--json``, and put S between their best
 ``match`` values (the guide, docs/guides/search-your-photos.md, shows one run).
 """
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import torch
@@ -48,6 +51,11 @@ REFERENCE_CAPTIONS: tuple[str, ...] = (
 )
 
 
+def reference_hash() -> str:
+    """SHA-256 of the reference captions: an index's stored statistics are valid while it matches."""
+    return hashlib.sha256("\n".join(REFERENCE_CAPTIONS).encode()).hexdigest()
+
+
 def reference_statistics(reference: torch.Tensor, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per image, mean and std of its similarity to the (R, D) reference caption embeddings → (N,), (N,)."""
     sims = (reference.float() @ images.float().T).numpy().astype(np.float64)
@@ -59,4 +67,4 @@ def match_scores(similarity: np.ndarray, mean: np.ndarray, std: np.ndarray) -> n
     return ((np.asarray(similarity, dtype=np.float64) - mean) / std).astype(np.float32)
 
 
-__all__ = ["REFERENCE_CAPTIONS", "reference_statistics", "match_scores"]
+__all__ = ["REFERENCE_CAPTIONS", "reference_hash", "reference_statistics", "match_scores"]

@@ -30,7 +30,7 @@ BUSY_TIMEOUT_S = 30.0
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
-    """Statement by statement (``executescript`` would COMMIT the migration's transaction)."""
+    """Statement by statement (``executescript`` would COMMIT the migration's transaction; no ';' in comments)."""
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
@@ -51,6 +51,8 @@ def _create_v1(db: sqlite3.Connection) -> None:
             calibrated BLOB,                    -- fp16 CVE embedding (NULL: CVE not applicable)
             heat BLOB,                          -- fp16 CLS attention over the patch grid
             dominant BLOB,                      -- uint8 0/1 per patch: what CVE suppressed
+            ref_mean REAL,                      -- similarity to the reference captions: mean and std
+            ref_std REAL,                       --   (index.relevance: the --min-score scale)
             indexed_at REAL NOT NULL);
         CREATE INDEX images_sha256 ON images (sha256);
         CREATE TABLE skipped (
@@ -61,7 +63,7 @@ def _create_v1(db: sqlite3.Connection) -> None:
 # (version, step) in order: a database at version v gets every step with version > v.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _create_v1)]
 
-VECTOR_COLUMNS = ("original", "calibrated", "heat", "dominant")
+VECTOR_COLUMNS = ("original", "calibrated", "heat", "dominant", "ref_mean", "ref_std")
 
 
 @dataclass(frozen=True)
@@ -79,12 +81,14 @@ class FileRecord:
 
 @dataclass
 class ImageVectors:
-    """The stored arrays of one image (fp16 vectors; ``dominant`` as 0/1 uint8)."""
+    """What is stored per image (fp16 vectors; ``dominant`` as 0/1 uint8; reference-caption statistics)."""
 
     original: np.ndarray
     calibrated: np.ndarray | None = None
     heat: np.ndarray | None = None
     dominant: np.ndarray | None = None
+    ref_mean: float | None = None
+    ref_std: float | None = None
 
 
 @dataclass(frozen=True)
@@ -105,15 +109,17 @@ def _blob(array: np.ndarray | None, dtype: str) -> bytes | None:
 
 
 def _encode_vectors(v: ImageVectors) -> tuple:
-    return (_blob(v.original, "<f2"), _blob(v.calibrated, "<f2"), _blob(v.heat, "<f2"), _blob(v.dominant, "u1"))
+    return (_blob(v.original, "<f2"), _blob(v.calibrated, "<f2"), _blob(v.heat, "<f2"), _blob(v.dominant, "u1"),
+            v.ref_mean, v.ref_std)
 
 
-def _decode_vectors(original: bytes, calibrated: bytes | None, heat: bytes | None,
-                    dominant: bytes | None) -> ImageVectors:
+def _decode_vectors(original: bytes, calibrated: bytes | None, heat: bytes | None, dominant: bytes | None,
+                    ref_mean: float | None = None, ref_std: float | None = None) -> ImageVectors:
     def arr(blob: bytes | None, dtype: str) -> np.ndarray | None:
         return None if blob is None else np.frombuffer(blob, dtype=dtype)
 
-    return ImageVectors(arr(original, "<f2"), arr(calibrated, "<f2"), arr(heat, "<f2"), arr(dominant, "u1"))
+    return ImageVectors(arr(original, "<f2"), arr(calibrated, "<f2"), arr(heat, "<f2"), arr(dominant, "u1"),
+                        ref_mean, ref_std)
 
 
 class Store:
@@ -222,10 +228,12 @@ class Store:
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO images (path, size, mtime_ns, sha256, width, height, original, calibrated, heat, "
-                "dominant, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                "dominant, ref_mean, ref_std, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, width = "
                 "excluded.width, height = excluded.height, original = excluded.original, calibrated = "
-                "excluded.calibrated, heat = excluded.heat, dominant = excluded.dominant, indexed_at = "
+                "excluded.calibrated, heat = excluded.heat, dominant = excluded.dominant, ref_mean = "
+                "excluded.ref_mean, ref_std = excluded.ref_std, indexed_at = "
                 "excluded.indexed_at",
                 [(i.path, i.size, i.mtime_ns, i.sha256, i.width, i.height, *_encode_vectors(i.vectors), now)
                  for i in images])
@@ -267,7 +275,13 @@ class Store:
 
     def matrices(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(ids ascending, original (N, D) fp16, calibrated (N, D) fp16 or None) of all or the given ids."""
-        query = "SELECT id, original, calibrated FROM images"
+        ids_, original, calibrated, _ = self.rows(ids)
+        return ids_, original, calibrated
+
+    def rows(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
+                                                               np.ndarray | None]:
+        """``matrices`` plus the (N, 2) reference statistics (mean, std), None if any image lacks them."""
+        query = "SELECT id, original, calibrated, ref_mean, ref_std FROM images"
         if ids is None:
             rows = self.db.execute(query + " ORDER BY id").fetchall()
         else:
@@ -278,11 +292,13 @@ class Store:
             rows.sort(key=lambda r: r[0])
         id_array = np.array([r[0] for r in rows], dtype=np.int64)
         if not rows:
-            return id_array, np.zeros((0, 0), np.float16), None
+            return id_array, np.zeros((0, 0), np.float16), None, None
         original = np.stack([np.frombuffer(r[1], dtype="<f2") for r in rows])
         has_cal = all(r[2] is not None for r in rows)
         calibrated = np.stack([np.frombuffer(r[2], dtype="<f2") for r in rows]) if has_cal else None
-        return id_array, original, calibrated
+        has_stats = all(r[3] is not None and r[4] is not None for r in rows)
+        stats = np.array([(r[3], r[4]) for r in rows], dtype=np.float64) if has_stats else None
+        return id_array, original, calibrated, stats
 
     def skipped(self) -> dict[str, str]:
         """Every file skipped by the last runs, path → reason."""

@@ -36,13 +36,14 @@ class StoredVectors:
     ids: np.ndarray                     # (N,) int64 database ids
     original: torch.Tensor              # (N, D) plain embeddings
     calibrated: torch.Tensor | None     # (N, D) CVE embeddings, None when the index has none
+    reference: np.ndarray | None = None  # (N, 2) reference-caption mean and std (``index.relevance``)
 
     @classmethod
     def load(cls, store: Store, ids=None) -> "StoredVectors":
         """All vectors of ``store``, or those of ``ids`` (ascending id order either way)."""
-        id_array, original, calibrated = store.matrices(ids)
+        id_array, original, calibrated, reference = store.rows(ids)
         to32 = (lambda a: torch.from_numpy(a.astype(np.float32)))
-        return cls(id_array, to32(original), None if calibrated is None else to32(calibrated))
+        return cls(id_array, to32(original), None if calibrated is None else to32(calibrated), reference)
 
     def __len__(self) -> int:
         return len(self.ids)
