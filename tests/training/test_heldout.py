@@ -40,3 +40,16 @@ def test_heldout_with_an_unknown_language_is_one_line(tmp_path, capsys):
     code = main(["heldout", "--skip", "pedes", "--lang", "en,fr", "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "fr" in err
+
+
+def test_fresh_person_set_with_calibration_reports_both(pedes_root):
+    from calibclip.config import CalibrationConfig
+    from calibclip.training.heldout import evaluate_fresh_pedes
+
+    backbone = load_backbone("tiny", "cpu")
+    report = evaluate_fresh_pedes(backbone, pedes_root, seen=[], calibration=CalibrationConfig())
+    assert set(report) == {"all", "unseen_combinations", "calibrated_all", "calibrated_unseen_combinations"}
+    assert report["unseen_combinations"] == report["all"]          # nothing seen: every query is unseen
+    off = evaluate_fresh_pedes(backbone, pedes_root, calibration=CalibrationConfig(cve_enabled=False,
+                                                                                      dcc_enabled=False))
+    assert off["calibrated_all"] == off["all"] == report["all"]   # calibration off scores as plain retrieval

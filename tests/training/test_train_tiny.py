@@ -13,32 +13,13 @@ import yaml
 from calibclip.backbones import load_backbone
 from calibclip.backbones.tiny import bundled_checkpoint, load_tiny_model
 from calibclip.cli.main import main
-from calibclip.datasets.synthetic_pedes import generate_pedes
 from calibclip.errors import ConfigError
 from calibclip.training.config import load_train_config
 from calibclip.training.contrastive import ContrastiveTrainer, clip_loss, read_state, warmup_cosine
 from calibclip.training.data import drop_clauses, positives
-from calibclip.training.run import build_model
+from calibclip.training.model import build_trainee
 from calibclip.datasets.pedes import load_pedes
 from calibclip.training.synthetic import pedes_identities, pedes_pairs, pedes_recaptioner
-
-SMALL_MODEL = {"image_size": [64, 32], "patch_size": 16, "vision_width": 32, "vision_layers": 1,
-               "vision_heads": 2, "text_width": 32, "text_layers": 1, "text_heads": 2, "context_length": 48,
-               "embed_dim": 16}
-NO_AUGMENT = {"clause_dropout": 0.0, "shift": 0, "brightness": 0.0, "flip": False}
-
-
-@pytest.fixture(scope="module")
-def pedes_root(tmp_path_factory) -> Path:
-    """A handful of generated person images (9 identities, ~27 images) in the CUHK-PEDES layout."""
-    out = tmp_path_factory.mktemp("pedes")
-    return Path(generate_pedes(out, seed=5, ids=9)["roots"]["cuhkpedes"])
-
-
-def small_config(**overrides):
-    data = {"seed": 0, "model": SMALL_MODEL, "augment": NO_AUGMENT,
-            "optim": {"batch_size": 8, "lr": 3e-3, "warmup_steps": 1}, **overrides}
-    return load_train_config(None, data)
 
 
 def test_clip_loss_equals_cross_entropy_with_one_positive():
@@ -100,7 +81,7 @@ def test_joined_pairs_and_resampled_captions_follow_the_same_people(pedes_root):
         assert colour in text                             # every caption names the person's dominant colour
 
 
-def test_loss_decreases_on_fixed_batch(pedes_root):
+def test_loss_decreases_on_fixed_batch(pedes_root, small_config):
     cfg = small_config()
     pairs = pedes_pairs(pedes_root, "train", tuple(cfg.model.image_size))
     first_of_group = {}
@@ -111,7 +92,7 @@ def test_loss_decreases_on_fixed_batch(pedes_root):
     pos = positives(image_idx, pairs.caption_group[idx])
     assert torch.equal(pos, torch.eye(len(idx), dtype=torch.bool))
     torch.manual_seed(0)
-    trainer = ContrastiveTrainer(build_model(cfg, pairs.captions), cfg, total_steps=40)
+    trainer = ContrastiveTrainer(build_trainee(cfg, pairs.captions, torch.device("cpu")), cfg, total_steps=40)
     batch = (pairs.images[image_idx], [pairs.captions[i] for i in idx.tolist()], pos)
     losses = [trainer.train_step(*batch) for _ in range(20)]
     assert trainer.step == 20
@@ -123,14 +104,14 @@ def _run(trainer, pairs, epochs):
     return [loss for _ in range(epochs) for loss in trainer.run_epoch(pairs)]
 
 
-def test_resume_continues_exactly(pedes_root, tmp_path):
+def test_resume_continues_exactly(pedes_root, tmp_path, small_config):
     cfg = small_config(augment={"clause_dropout": 0.3, "shift": 4, "brightness": 0.1, "flip": True})
     pairs = pedes_pairs(pedes_root, "train", tuple(cfg.model.image_size))
     steps = len(pairs) // 8
 
     def fresh(init_seed):
         torch.manual_seed(init_seed)
-        return ContrastiveTrainer(build_model(cfg, pairs.captions), cfg, total_steps=2 * steps)
+        return ContrastiveTrainer(build_trainee(cfg, pairs.captions, torch.device("cpu")), cfg, total_steps=2 * steps)
 
     straight = _run(fresh(0), pairs, 2)
     first = fresh(0)
@@ -144,17 +125,8 @@ def test_resume_continues_exactly(pedes_root, tmp_path):
     assert _run(resumed, pairs, 1) == straight[steps:]
 
 
-def _write_config(tmp_path: Path, **overrides) -> Path:
-    cfg = {"seed": 0, "epochs": 1, "model": SMALL_MODEL, "augment": NO_AUGMENT,
-           "optim": {"batch_size": 16, "warmup_steps": 2},
-           "data": {"pedes_ids": 9, "use_tigr": False, "val_max_images": 20}, **overrides}
-    path = tmp_path / "train.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    return path
-
-
-def test_cli_trains_writes_loadable_checkpoint_and_resumes(tmp_path, capsys):
-    config = _write_config(tmp_path)
+def test_cli_trains_writes_loadable_checkpoint_and_resumes(tmp_path, capsys, write_config):
+    config = write_config(tmp_path)
     out, data = tmp_path / "run", tmp_path / "data"
     args = ["train", "--config", str(config), "--out", str(out), "--data-dir", str(data), "--json"]
     assert main(args) == 0
@@ -173,8 +145,8 @@ def test_cli_trains_writes_loadable_checkpoint_and_resumes(tmp_path, capsys):
     assert [h["epoch"] for h in state["history"]] == [1, 2]
 
 
-def test_cli_resume_without_state_is_one_line(tmp_path, capsys):
-    config = _write_config(tmp_path)
+def test_cli_resume_without_state_is_one_line(tmp_path, capsys, write_config):
+    config = write_config(tmp_path)
     code = main(["train", "--config", str(config), "--out", str(tmp_path / "none"), "--resume",
                  "--data-dir", str(tmp_path / "data")])
     err = capsys.readouterr().err.strip()
@@ -185,10 +157,10 @@ def test_cli_resume_without_state_is_one_line(tmp_path, capsys):
     ({"optimizer": {"lr": 1}}, "unknown key(s) ['optimizer']"),
     ({"optim": {"learning_rate": 1}}, "unknown key(s) ['learning_rate']"),
     ({"epochs": "ten"}, "config.epochs has the wrong type"),
-    ({"model": {**SMALL_MODEL, "image_size": [60, 32]}}, "not a multiple of model.patch_size"),
+    ({"model": {"image_size": [60, 32]}}, "not a multiple of model.patch_size"),
 ])
-def test_cli_bad_config_is_one_line(tmp_path, capsys, bad, message):
-    config = _write_config(tmp_path, **bad)
+def test_cli_bad_config_is_one_line(tmp_path, capsys, bad, message, write_config):
+    config = write_config(tmp_path, **bad)
     code = main(["train", "--config", str(config), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err

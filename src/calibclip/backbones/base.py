@@ -130,6 +130,31 @@ class Backbone(ABC):
 
     text_prefix_tokens: int = 1  # SOT / [CLS] before the first word
 
+    # -- hooks adapters implement for training (gradients flow; the caller picks the grad mode) --
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Values in [0, 1], (..., 3, H, W) → the model's input (training augments before this)."""
+        raise self._untrainable()
+
+    def trainable(self) -> torch.nn.Module:
+        """The network whose parameters training updates."""
+        raise self._untrainable()
+
+    def image_features(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable (unnormalised embedding (N, D), last-layer token states (N, L, W)).
+
+        The embedding is the one ``encode_image`` normalises (bit for bit where the same kernels
+        run with gradients on; tiny: always).
+        """
+        raise self._untrainable()
+
+    def text_features(self, batch: TextBatch) -> torch.Tensor:
+        """Differentiable unnormalised text embedding (N, D) of a ``tokenize`` batch."""
+        raise self._untrainable()
+
+    def _untrainable(self) -> NotApplicable:
+        return NotApplicable(f"backbone {self.spec.raw!r} has no training hooks",
+                             "train a tiny model, or the calibclip model (an open_clip CLIP ViT)")
+
     # -- generic token-level hooks -------------------------------------------
     @torch.no_grad()
     def vit_parts(self, pixels: torch.Tensor) -> VitParts:
@@ -203,6 +228,17 @@ class Backbone(ABC):
             pixels = torch.stack([self.preprocess(im) for im in images[i:i + batch_size]]).to(self.device)
             out.append(self.encode_image(pixels).float().cpu())
         return torch.cat(out) if out else torch.empty(0, self.embed_dim)
+
+
+def last_block_tokens(parts: VitParts) -> torch.Tensor:
+    """Every token's output of the last block (N, L, W), recomputed from ``parts`` (full self-attention)."""
+    q, k, v = parts.qkv(parts.ln_1(parts.hidden))
+    n, length, width = q.shape
+    heads = parts.num_heads
+    split = [t.reshape(n, length, heads, width // heads).transpose(1, 2) for t in (q, k, v)]
+    attended = F.scaled_dot_product_attention(*split).transpose(1, 2).reshape(n, length, width)
+    x = parts.hidden + parts.ls_1(parts.out_proj(attended))
+    return x + parts.ls_2(parts.mlp(parts.ln_2(x)))
 
 
 def _cls_attention(parts: VitParts) -> tuple[torch.Tensor, torch.Tensor]:

@@ -87,6 +87,44 @@ class OpenClipBackbone(Backbone):
     def encode_text(self, batch: torch.Tensor) -> torch.Tensor:
         return self.model.encode_text(batch.to(self.device), normalize=True)
 
+    # -- training hooks ---------------------------------------------------------
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        mean, std = _normalisation(self.transform)
+        return (pixels - mean.to(pixels.device)) / std.to(pixels.device)
+
+    def trainable(self) -> torch.nn.Module:
+        return self.model
+
+    def image_features(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's own ``encode_image`` pass; a hook keeps the vision transformer's output tokens."""
+        transformer = getattr(self.model.visual, "transformer", None)
+        if transformer is None:
+            raise self._untrainable()
+        seen: dict[str, torch.Tensor] = {}
+        handle = transformer.register_forward_hook(lambda _m, _a, out: seen.setdefault("x", out))
+        try:
+            embedding = self.model.encode_image(pixels.to(self.device), normalize=False)
+        finally:
+            handle.remove()
+        return embedding, seen["x"] if transformer.batch_first else seen["x"].transpose(0, 1)
+
+    def text_features(self, batch: torch.Tensor) -> torch.Tensor:
+        """``encode_text`` on ids cut after the last end token: the tower is causal, so the kept
+        positions see exactly what they saw padded (CLIP's captions fill a fraction of 77 tokens)."""
+        from open_clip.transformer import text_global_pool
+
+        model, ids = self.model, batch.to(self.device)
+        if getattr(model, "text", None) is not None or model.text_pool_type not in ("argmax", "eos"):
+            return model.encode_text(ids, normalize=False)
+        _, end_index = self._text_layout()
+        ids = ids[:, :int(end_index(ids).max()) + 1]
+        length, cast = ids.shape[1], model.transformer.get_cast_dtype()
+        x = model.token_embedding(ids).to(cast) + model.positional_embedding[:length].to(cast)
+        x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:length, :length]))
+        x = text_global_pool(x, ids, model.text_pool_type, eos_token_id=model.text_eos_id)
+        projection = model.text_projection
+        return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+
     # -- calibration hooks ------------------------------------------------------
     def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
         if not self.supports_image_calibration:
@@ -151,6 +189,14 @@ class OpenClipBackbone(Backbone):
 
     def _word_token_count(self, word: str) -> int:
         return len(self.tokenizer.encode(word))
+
+
+def _normalisation(transform: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std (3, 1, 1) of the ``Normalize`` step of a torchvision eval transform."""
+    for step in getattr(transform, "transforms", ()):
+        if hasattr(step, "mean") and hasattr(step, "std"):
+            return torch.tensor(step.mean).view(3, 1, 1), torch.tensor(step.std).view(3, 1, 1)
+    raise NotApplicable("the backbone's transform has no Normalize step", "training needs the input statistics")
 
 
 def _query_attention(block: Any, x: torch.Tensor, query: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from calibclip.backbones.base import Backbone, VitParts
+from calibclip.backbones.cve_head import CveBackbone, CveHead
 from calibclip.backbones.tiny_model import TinyCLIP, TinyConfig, TinyTokenizer
 from calibclip.errors import CheckpointMismatch, WeightsNotFound
 from calibclip.types import BackboneSpec
@@ -38,18 +39,23 @@ def bundled_checkpoint() -> Path:
 
 
 def save_tiny_checkpoint(model: TinyCLIP, path: str | Path, extra: dict[str, Any] | None = None,
-                         half: bool = True) -> Path:
-    """Write ``model`` with its config (fp16 weights by default, to keep the shipped file small)."""
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+                         half: bool = True, head: CveHead | None = None) -> Path:
+    """Write ``model`` (and its CVE head, if any) with its config (fp16 weights by default: a small shipped file)."""
+    def pack(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: (v.half() if half and v.is_floating_point() else v) for k, v in state.items()}
+
+    blob = {"format": CHECKPOINT_FORMAT, "config": model.cfg.to_dict(), "state_dict": pack(model.state_dict()),
+            "extra": extra or {}}
+    if head is not None:
+        blob["cve_head"] = {**head.to_dict(), "state_dict": pack(head.state_dict())}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": CHECKPOINT_FORMAT, "config": model.cfg.to_dict(), "state_dict": state,
-                "extra": extra or {}}, path)
+    torch.save(blob, path)
     return path
 
 
-def load_tiny_model(path: str | Path) -> tuple[TinyCLIP, dict[str, Any]]:
-    """Load a TinyCLIP checkpoint written by ``save_tiny_checkpoint`` → (model in fp32, extra)."""
+def load_tiny(path: str | Path) -> tuple[TinyCLIP, CveHead | None, dict[str, Any]]:
+    """Load a checkpoint written by ``save_tiny_checkpoint`` → (model in fp32, CVE head or None, extra)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsNotFound(f"tiny checkpoint not found: {path}",
@@ -58,7 +64,7 @@ def load_tiny_model(path: str | Path) -> tuple[TinyCLIP, dict[str, Any]]:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
         raise CheckpointMismatch(f"cannot read tiny checkpoint {path}: {type(exc).__name__}") from exc
-    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+    if not is_tiny_blob(blob):
         raise CheckpointMismatch(f"{path} is not a calibclip tiny checkpoint",
                                  "use openclip:/hf: specs for other CLIP weights")
     cfg = TinyConfig(**{**blob["config"], "image_size": tuple(blob["config"]["image_size"]),
@@ -69,7 +75,19 @@ def load_tiny_model(path: str | Path) -> tuple[TinyCLIP, dict[str, Any]]:
     except RuntimeError as exc:
         raise CheckpointMismatch(f"tiny checkpoint {path} does not match its own config",
                                  str(exc).splitlines()[0]) from exc
-    return model, blob.get("extra", {})
+    head = CveHead.from_dict(blob["cve_head"], str(path)) if "cve_head" in blob else None
+    return model, head, blob.get("extra", {})
+
+
+def load_tiny_model(path: str | Path) -> tuple[TinyCLIP, dict[str, Any]]:
+    """The TinyCLIP network and the ``extra`` record of a tiny checkpoint (a CVE head in it is not loaded)."""
+    model, _, extra = load_tiny(path)
+    return model, extra
+
+
+def is_tiny_blob(blob: Any) -> bool:
+    """Whether a loaded file is a tiny checkpoint (``calibclip train`` writes them for the tiny model)."""
+    return isinstance(blob, dict) and blob.get("format") == CHECKPOINT_FORMAT
 
 
 class TinyBackbone(Backbone):
@@ -89,13 +107,14 @@ class TinyBackbone(Backbone):
         self._std = torch.tensor(cfg.std).view(3, 1, 1)
 
     @classmethod
-    def load(cls, spec: BackboneSpec, device: torch.device) -> "TinyBackbone":
+    def load(cls, spec: BackboneSpec, device: torch.device) -> Backbone:
         if spec.random_init:
             torch.manual_seed(0)
             model = TinyCLIP(TinyConfig(vocab=list(_RANDOM_VOCAB)))
         else:
-            path = Path(spec.weights) if spec.weights else bundled_checkpoint()
-            model, _ = load_tiny_model(path)
+            model, head, _ = load_tiny(Path(spec.weights) if spec.weights else bundled_checkpoint())
+            if head is not None:  # a checkpoint trained with a CVE head: the head is part of the model
+                return CveBackbone(cls(spec, device, model), head)
         return cls(spec, device, model)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
@@ -111,6 +130,21 @@ class TinyBackbone(Backbone):
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.model.encode_image(pixels.to(self.device))
+
+    def trainable(self) -> TinyCLIP:
+        return self.model
+
+    def image_features(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        visual = self.model.visual
+        x = visual.stem(pixels.to(self.device))
+        for block in visual.blocks:
+            x, _ = block(x)
+        return visual.head(x[:, 0]), x  # what ``visual.forward`` computes, plus the tokens
+
+    def text_features(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        ids, eot = batch
+        length = int(eot.max()) + 1  # padding past the longest caption changes nothing (causal)
+        return self.model.text(ids[:, :length].to(self.device), eot.to(self.device))[0]
 
     def encode_text(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         ids, eot = batch

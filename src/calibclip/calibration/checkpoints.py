@@ -48,12 +48,14 @@ class Checkpoint:
         state_dict: weights under OpenAI/open_clip CLIP names.
         config: the seed config saved with our own checkpoints (else empty).
         path: the file it came from (for messages).
+        cve_head: config + weights of a trained CVE head (ours, when trained with one).
     """
 
     kind: str
     state_dict: dict[str, torch.Tensor]
     config: dict[str, Any] = field(default_factory=dict)
     path: str = ""
+    cve_head: dict[str, Any] | None = None
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
@@ -63,7 +65,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise WeightsNotFound(f"checkpoint not found: {path}", _HINT)
     blob, kind = _read_file(path)
     if kind == "calibclip":
-        return Checkpoint(kind, blob["state_dict"], dict(blob.get("config") or {}), str(path))
+        return Checkpoint(kind, blob["state_dict"], dict(blob.get("config") or {}), str(path), blob.get("cve_head"))
     if isinstance(blob, dict) and isinstance(blob.get("model"), dict):
         kind, blob = "irra", blob["model"]
     elif isinstance(blob, dict) and isinstance(blob.get("state_dict"), dict):
@@ -99,6 +101,18 @@ def _is_torchscript(path: Path) -> bool:
         return False
     with zipfile.ZipFile(path) as archive:
         return any(name.endswith("/constants.pkl") for name in archive.namelist())
+
+
+def is_tiny_file(path: str | Path) -> bool:
+    """Whether ``path`` is a tiny checkpoint, read from the pickle's header (not the weights)."""
+    from calibclip.backbones.tiny import CHECKPOINT_FORMAT as TINY_FORMAT
+
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        header = [name for name in archive.namelist() if name.endswith("/data.pkl")]
+        return bool(header) and TINY_FORMAT.encode() in archive.read(header[0])
 
 
 def _clip_weights(state_dict: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -158,4 +172,4 @@ def _fit_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], ckpt: Checkpo
     return resize_pos_embed(pos_embed, (side, side), grid)
 
 
-__all__ = ["Checkpoint", "CHECKPOINT_FORMAT", "read_checkpoint", "load_clip_weights"]
+__all__ = ["Checkpoint", "CHECKPOINT_FORMAT", "read_checkpoint", "load_clip_weights", "is_tiny_file"]

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,12 +26,15 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from calibclip.calibration.checkpoints import CHECKPOINT_FORMAT, Checkpoint, load_clip_weights, read_checkpoint
+from calibclip.calibration.checkpoints import (CHECKPOINT_FORMAT, Checkpoint, is_tiny_file, load_clip_weights,
+                                              read_checkpoint)
 from calibclip.backbones.base import Backbone
 from calibclip.calibration.seed_config import SEED_BACKBONE, DataCfg, ModelCfg, SeedConfig, seed_config_dict
 from calibclip.config import CalibrationConfig, apply_overrides, from_dict
 from calibclip.errors import CheckpointMismatch, ConfigError, WeightsNotFound
 from calibclip.types import BackboneSpec
+
+log = logging.getLogger(__name__)
 
 _HEAD_WIDTH = 64  # OpenAI CLIP: vision heads = width / 64
 _ARCH_KEYS = ("embed_dim", "vision_layers", "vision_width", "vision_patch_size", "text_layers",
@@ -42,12 +46,14 @@ class CalibCLIP(nn.Module):
 
     Attributes:
         clip: the open_clip ``CLIP`` network (the module whose weights are saved).
-        backbone: the same network behind the ``Backbone`` interface (what
-            retrieval, calibration and evaluation use).
+        cve_head: the trained CVE head (``model.cve``), or None.
+        backbone: the network (with its CVE head) behind the ``Backbone``
+            interface (what retrieval, calibration and evaluation use).
         config: the full seed config (architecture, input size, calibration).
     """
 
-    def __init__(self, clip: nn.Module, config: SeedConfig, source: str = "none") -> None:
+    def __init__(self, clip: nn.Module, config: SeedConfig, source: str = "none",
+                 cve_head: nn.Module | None = None) -> None:
         super().__init__()
         from open_clip.tokenizer import SimpleTokenizer
 
@@ -60,6 +66,11 @@ class CalibCLIP(nn.Module):
         self.backbone = OpenClipBackbone(
             spec, _device_of(clip), clip, build_transforms(is_train=False, image_size=config.data.image_size),
             SimpleTokenizer(context_length=config.data.max_length), config.model.embed_dim)
+        self.cve_head = cve_head
+        if cve_head is not None:
+            from calibclip.backbones.cve_head import CveBackbone
+
+            self.backbone = CveBackbone(self.backbone, cve_head)
 
     @property
     def calibration(self) -> CalibrationConfig:
@@ -95,13 +106,15 @@ class CalibCLIP(nn.Module):
         return self.backbone.tokenize(texts)
 
     def to(self, *args: Any, **kwargs: Any) -> "CalibCLIP":
-        """Move the network and point the backbone at its new device."""
+        """Move the network and point the backbone (and the one it wraps) at its new device."""
         super().to(*args, **kwargs)
         self.backbone.device = _device_of(self.clip)
+        if self.cve_head is not None:
+            self.backbone.inner.device = self.backbone.device
         return self
 
-    def save(self, path: str | Path) -> Path:
-        """Write config + weights; ``build_calibclip(pretrained=path)`` reads it back.
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """Write config + weights (+ CVE head, + ``extra`` notes); ``build_calibclip(pretrained=path)`` reads it.
 
         The file is written beside the target and renamed over it, so an
         interrupted save never leaves a truncated checkpoint in its place.
@@ -109,9 +122,12 @@ class CalibCLIP(nn.Module):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.clip.state_dict().items()}
+        blob = {"format": CHECKPOINT_FORMAT, "config": seed_config_dict(self.config), "state_dict": state,
+                "extra": extra or {}}
+        if self.cve_head is not None:
+            blob["cve_head"] = self.cve_head.to_dict()
         partial = path.with_name(f".{path.name}.partial")
-        torch.save({"format": CHECKPOINT_FORMAT, "config": seed_config_dict(self.config), "state_dict": state},
-                   partial)
+        torch.save(blob, partial)
         os.replace(partial, path)
         return path
 
@@ -159,7 +175,19 @@ def build_calibclip(pretrained: str | Path | None = None, embed_dim: int | None 
     clip = _build_clip(cfg)
     if ckpt is not None:
         load_clip_weights(clip, ckpt)
-    return CalibCLIP(clip, cfg, source).to(check_device(device)).eval()
+    return CalibCLIP(clip, cfg, source, _cve_head(ckpt, cfg)).to(check_device(device)).eval()
+
+
+def _cve_head(ckpt: Checkpoint | None, cfg: SeedConfig) -> nn.Module | None:
+    """The trained CVE head a checkpoint carries, unless ``model.cve.enabled`` is false."""
+    if ckpt is None or ckpt.cve_head is None:
+        return None
+    if not cfg.model.cve.enabled:
+        log.info("model.cve.enabled is false: the CVE head in %s is not used", ckpt.path)
+        return None
+    from calibclip.backbones.cve_head import CveHead
+
+    return CveHead.from_dict(ckpt.cve_head, ckpt.path)
 
 
 def load_seed_model(cfg: SeedConfig, checkpoint: str | Path | None = None,
@@ -181,6 +209,8 @@ def load_seed_model(cfg: SeedConfig, checkpoint: str | Path | None = None,
         raise WeightsNotFound("no checkpoint for the calibclip model",
                               "pass --checkpoint FILE (ours, OpenAI/open_clip CLIP ViT-B/16 or IRRA), "
                               "--checkpoint none for random weights, or --backbone SPEC")
+    if is_tiny_file(checkpoint):  # ``calibclip train`` on the tiny model writes these
+        return load_backbone(f"tiny:{checkpoint}", device)
     return build_calibclip(checkpoint, config=cfg, device=device)
 
 

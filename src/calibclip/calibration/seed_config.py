@@ -2,8 +2,10 @@
 
 The ``model:``, ``data:`` and ``evaluation:`` sections carry exactly the keys of
 the seed README's ``configs/base.yaml``; ``calibration:`` holds the
-training-free knobs (``CalibrationConfig``), ``backbone:`` picks the encoder
-and ``dataset:`` names the benchmark layout. Unknown keys fail.
+training-free knobs (``CalibrationConfig``), ``backbone:`` picks the encoder,
+``dataset:`` names the benchmark layout and ``train:`` holds the training knobs
+``tools/train.py`` reads (``calibclip.training.config.TrainConfig`` keys; checked
+there, as this layer does not know training). Unknown keys fail.
 
 Example:
     >>> cfg = load_seed_config("configs/cuhkpedes.yaml")
@@ -29,22 +31,30 @@ DATASET_LAYOUTS = {"cuhkpedes": "cuhkpedes", "icfgpedes": "icfgpedes", "rstp": "
 
 @dataclass
 class CveCfg:
-    """Trainable contrastive visual enhancer head (seed ``model.cve``)."""
+    """Trainable Calibrated Vision Encoder head (seed ``model.cve``; ``calibclip.backbones.cve_head``)."""
 
-    enabled: bool = True                # use the head when the checkpoint has one
-    num_heads: int = 8                  # cross-attention heads
-    num_layers: int = 2                 # cross-attention layers
+    enabled: bool = True                # train a head / use the head a checkpoint carries
+    num_heads: int = 8                  # attention heads per layer
+    num_layers: int = 2                 # transformer layers over the last-layer tokens
     dropout: float = 0.1                # dropout inside the head (training only)
 
 
 @dataclass
 class DccCfg:
-    """Dual-curriculum contrastive learning (seed ``model.dcc``; used by training)."""
+    """Dual Curriculum Contrastive learning (seed ``model.dcc``; ``calibclip.training.curriculum``).
 
-    enabled: bool = True                # train with the dual curriculum
-    temperature: float = 0.07           # contrastive softmax temperature
+    Each curriculum lists the epochs (counted from 0) where it steps up; each rate
+    list has one value per stage, before the first listed epoch and after each.
+    """
+
+    enabled: bool = True                # train with the curricula (off: CLIP's loss, learned temperature)
+    temperature: float | None = 0.07    # contrastive temperature (null: learned, as CLIP)
     image_curriculum_epochs: list[int] = field(default_factory=lambda: [10, 20, 30])  # image-level steps
     text_curriculum_epochs: list[int] = field(default_factory=lambda: [15, 25, 35])   # text-level steps
+    image_hard_ratios: list[float] = field(default_factory=lambda: [0.0, 0.125, 0.25, 0.5])  # hard share of a batch
+    text_mask_rates: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3])  # dominant words removed
+    text_swap_rates: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3])  # dominant colour swapped
+    sdm_weight: float = 0.0             # weight of IRRA's similarity-distribution-matching loss (0: off)
 
 
 @dataclass
@@ -108,6 +118,7 @@ class SeedConfig:
     evaluation: EvaluationCfg = field(default_factory=EvaluationCfg)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     dataset: DatasetCfg = field(default_factory=DatasetCfg)
+    train: dict[str, Any] = field(default_factory=dict)  # training knobs (TrainConfig keys) for tools/train.py
 
 
 def _positive(where: str, value: Any) -> None:

@@ -1,8 +1,11 @@
-"""``TrainConfig``: every knob of ``calibclip train`` as typed data (STYLE rule 4).
+"""``TrainConfig``: every knob of ``calibclip train`` / ``tools/train.py`` as typed data (STYLE rule 4).
 
 Loaded from YAML with ``calibclip.config.read_yaml``/``from_dict`` (unknown keys
 fail), then CLI flags override it, and the resolved config is saved next to the
-checkpoint as ``resolved.yaml``.
+checkpoint as ``resolved.yaml``. A seed YAML (``configs/cuhkpedes.yaml``: the
+``model:``/``data:`` of the CLIP ViT, ``model.cve``/``model.dcc``, and a
+``train:`` section of these keys) becomes the same ``TrainConfig``
+(``train_config_from_seed``), so both commands run one engine.
 """
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calibclip.calibration.seed_config import SEED_BACKBONE, CveCfg, DccCfg, SeedConfig, seed_config_dict
 from calibclip.config import from_dict, read_yaml, to_dict
 from calibclip.errors import ConfigError
+from calibclip.training.curriculum import check_curriculum
 
 # declared type → what a YAML value may be (YAML has no tuples; ints are valid floats)
 _KINDS: dict[Any, tuple[type, ...]] = {tuple: (tuple, list), float: (float, int)}
@@ -40,8 +45,11 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Which synthetic data is generated for training, and how much."""
+    """What is trained on: generated synthetic sets (the default), or a person-retrieval dataset folder."""
 
+    root: str | None = None                  # dataset folder (train split; val split validates); None: synthetic
+    layout: str | None = None                # its layout (cuhkpedes | icfgpedes | rstpreid | annotations; None: detect)
+    workers: int = 0                         # DataLoader processes decoding a dataset folder's images (GPU runs)
     pedes_seed: int = 1000                   # generator seed of the training person set
     pedes_ids: int | None = 4050             # identities (None: the generator's default scale)
     joined_captions: bool = True             # also train on each image's captions joined (full description)
@@ -65,6 +73,7 @@ class OptimConfig:
     min_lr_ratio: float = 0.02               # cosine floor as a share of ``lr``
     grad_clip: float = 1.0                   # max global grad norm (0: off)
     max_logit_scale: float = 4.6052          # ln(100), CLIP's clamp on the temperature
+    steps_per_epoch: int | None = None       # cap on the steps of an epoch (None: one pass over the pairs)
 
 
 @dataclass
@@ -87,18 +96,58 @@ class TrainConfig:
     threads: int = 2                         # torch CPU threads
     out: str = "runs/tiny"                   # output folder (last.pt, best.pt, resolved.yaml, log)
     data_dir: str | None = None              # generated-data cache (None: ~/.cache/calibclip/train-data)
+    backbone: str = "tiny"                   # "tiny" (TinyCLIP) | "calibclip" (the open_clip CLIP ViT of ``clip``)
+    init: str | None = None                  # start weights: None = new model; "tiny" = bundled; a checkpoint file
+    clip: dict[str, Any] | None = None       # calibclip: the seed config's sections (None: configs/base.yaml's)
+    amp: bool = True                         # bf16 autocast on CUDA (CPU runs stay fp32)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    cve: CveCfg = field(default_factory=lambda: CveCfg(enabled=False))
+    dcc: DccCfg = field(default_factory=lambda: DccCfg(enabled=False, temperature=None))
 
 
-def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """YAML file (or defaults) → ``TrainConfig``, then non-None top-level ``overrides`` (CLI flags)."""
+BACKBONES = ("tiny", SEED_BACKBONE)
+_SEED_ONLY = {"evaluation", "dataset", "calibration", "train"}  # sections only a seed YAML has
+
+
+def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None = None,
+                      data_root: str | None = None) -> TrainConfig:
+    """Training or seed YAML (or defaults) → ``TrainConfig``, then non-None ``overrides`` (CLI flags).
+
+    ``data_root`` (``--data_root``) sets ``data.root``: train on that dataset folder.
+    """
+    where = str(path or "train config")
     data = read_yaml(path) if path else {}
+    if set(data) & _SEED_ONLY:
+        data = train_config_from_seed(data, where)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    cfg = from_dict(TrainConfig, data, where=str(path or "train config"))
-    return _normalise(cfg)
+    if data_root is not None:
+        data["data"] = {**data.get("data", {}), "root": str(data_root)}
+    return _normalise(from_dict(TrainConfig, data, where=where))
+
+
+def train_config_from_seed(seed_data: dict[str, Any], where: str = "seed config") -> dict[str, Any]:
+    """A seed YAML's mapping → ``TrainConfig`` keys: its ``train:`` section, ``model.cve``/``model.dcc``,
+    the dataset layout, and the rest of the seed config as ``clip`` (the model to build and save)."""
+    seed = from_dict(SeedConfig, seed_data, where=where)
+    if seed.backbone != SEED_BACKBONE:
+        raise ConfigError(f"{where}: tools/train.py trains the calibclip model, not backbone {seed.backbone!r}",
+                          "set backbone: calibclip (weights in train.init), or train tiny with configs/tiny.yaml")
+    train = dict(seed.train)
+    clip = seed_config_dict(seed)
+    for key in ("train", "backbone"):
+        clip.pop(key)
+    cve, dcc = clip["model"].pop("cve"), clip["model"].pop("dcc")
+    data = {"layout": seed.dataset.layout, **(train.pop("data", None) or {})}
+    return {**train, "backbone": SEED_BACKBONE, "clip": clip, "cve": cve, "dcc": dcc, "data": data}
+
+
+def seed_model_config(cfg: TrainConfig) -> SeedConfig:
+    """The calibclip model's seed config, with the CVE/DCC sections the training uses."""
+    seed = from_dict(SeedConfig, cfg.clip or {}, where="config.clip")
+    return dataclasses.replace(seed, model=dataclasses.replace(seed.model, cve=cfg.cve, dcc=cfg.dcc))
 
 
 def _check_types(obj: Any, where: str) -> None:
@@ -113,7 +162,8 @@ def _check_types(obj: Any, where: str) -> None:
             continue
         declared = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
         names = [getattr(t, "__name__", str(t)).replace("NoneType", "null").replace("tuple", "list") for t in declared]
-        kinds = tuple(k for t in declared for k in _KINDS.get(typing.get_origin(t) or t, (t,)))
+        origins = [typing.get_origin(t) or t for t in declared]
+        kinds = tuple(k for t in origins for k in _KINDS.get(t, (t,)))
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise ConfigError(f"{where}.{f.name} has the wrong type: {value!r}", f"expected {' or '.join(names)}")
 
@@ -134,6 +184,15 @@ def _normalise(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
     if not 0.0 <= cfg.augment.clause_dropout < 1.0:
         raise ConfigError(f"augment.clause_dropout must be in [0, 1), got {cfg.augment.clause_dropout}")
+    if cfg.backbone not in BACKBONES:
+        raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {cfg.backbone!r}",
+                          "tiny: TinyCLIP; calibclip: an open_clip CLIP ViT (weights from init)")
+    if cfg.backbone == SEED_BACKBONE:
+        seed_model_config(cfg)  # a bad clip: section fails here, not after the data is loaded
+    if cfg.optim.steps_per_epoch is not None and cfg.optim.steps_per_epoch < 1:
+        raise ConfigError(f"optim.steps_per_epoch must be >= 1 or null, got {cfg.optim.steps_per_epoch}")
+    if cfg.dcc.enabled:
+        check_curriculum(cfg.dcc)
     return cfg
 
 

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from calibclip.backbones.base import Backbone
+from calibclip.config import CalibrationConfig
+from calibclip.evaluation.metrics import person_retrieval_metrics
 from calibclip.training.synthetic import META_FILE, pedes_combination, pedes_identities, read_meta
 
 log = logging.getLogger(__name__)
@@ -27,24 +29,30 @@ def _pick(metrics: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     return {k: metrics[k] for k in keys if k in metrics}
 
 
-def evaluate_fresh_pedes(backbone: Backbone, root: Path, seen: Sequence[str] | None = None) -> dict[str, Any]:
-    """IRRA metrics on the test split of a generated person set: all queries, and unseen combinations."""
-    from calibclip.config import CalibrationConfig
+def evaluate_fresh_pedes(backbone: Backbone, root: Path, seen: Sequence[str] | None = None,
+                         calibration: CalibrationConfig | None = None) -> dict[str, Any]:
+    """IRRA metrics on the test split of a generated person set: all queries, and unseen combinations.
+
+    With ``calibration`` the training-free CalibCLIP scores are reported too
+    (subsets ``calibrated_all`` and ``calibrated_unseen_combinations``).
+    """
     from calibclip.datasets.pedes import load_pedes
     from calibclip.evaluation.evaluator import evaluate_pedes
-    from calibclip.evaluation.metrics import person_retrieval_metrics
 
     split = load_pedes(root, "test")
-    # plain retrieval only: calibration off, so no time is spent on the calibrated scores
-    result = evaluate_pedes(backbone, split, CalibrationConfig(cve_enabled=False, dcc_enabled=False))
-    out = {"all": _pick(result.metrics["baseline"], PEDES_KEYS)}
+    # plain retrieval unless asked: calibration off, so no time is spent on the calibrated scores
+    result = evaluate_pedes(backbone, split, calibration or CalibrationConfig(cve_enabled=False, dcc_enabled=False))
+    unseen = None
     if seen is not None:
         combos = {pid: pedes_combination(a) for pid, a in pedes_identities(root, split.layout).items()}
         unseen = np.array([combos[int(pid)] not in set(seen) for pid in split.caption_pids])
-        if unseen.any():
-            scores = result.scores["baseline"][unseen]
-            metrics = person_retrieval_metrics(scores, split.caption_pids[unseen], split.image_pids)
-            out["unseen_combinations"] = _pick(metrics, PEDES_KEYS)
+    out: dict[str, Any] = {}
+    for prefix, method in ({"": "baseline", "calibrated_": "calibrated"} if calibration else {"": "baseline"}).items():
+        out[f"{prefix}all"] = _pick(result.metrics[method], PEDES_KEYS)
+        if unseen is not None and unseen.any():
+            metrics = person_retrieval_metrics(result.scores[method][unseen], split.caption_pids[unseen],
+                                               split.image_pids)
+            out[prefix + "unseen_combinations"] = _pick(metrics, PEDES_KEYS)
     return out
 
 
@@ -72,8 +80,10 @@ def evaluate_fresh_tigr(backbone: Backbone, root: Path, lang: str,
 
 
 def evaluate_heldout(backbone: Backbone, pedes_root: Path | None = None, tigr_root: Path | None = None,
-                     langs: Sequence[str] = ("en", "zh"), seen: dict[str, list[str]] | None = None) -> dict:
-    """Both evaluations; ``seen`` is a checkpoint's ``seen_combinations`` (None: overall only).
+                     langs: Sequence[str] = ("en", "zh"), seen: dict[str, list[str]] | None = None,
+                     calibration: CalibrationConfig | None = None) -> dict:
+    """Both evaluations; ``seen`` is a checkpoint's ``seen_combinations`` (None: overall only);
+    ``calibration`` adds training-free CalibCLIP on the person set.
 
     Example:
         >>> backbone = load_backbone("tiny")
@@ -83,7 +93,7 @@ def evaluate_heldout(backbone: Backbone, pedes_root: Path | None = None, tigr_ro
     seen = seen or {}
     report: dict[str, Any] = {}
     if pedes_root is not None:
-        report["pedes"] = evaluate_fresh_pedes(backbone, pedes_root, seen.get("pedes"))
+        report["pedes"] = evaluate_fresh_pedes(backbone, pedes_root, seen.get("pedes"), calibration)
     for lang in langs if tigr_root is not None else ():
         report[f"tigr_{lang}"] = evaluate_fresh_tigr(backbone, tigr_root, lang, seen.get("tigr"))
     return report

@@ -1,22 +1,26 @@
-"""``train_tiny``: the whole ``calibclip train`` run, data to shipped checkpoint.
+"""``train``: the one training engine behind ``calibclip train`` and ``tools/train.py``.
 
 Output folder::
 
     resolved.yaml   the config after CLI overrides (timm's args.yaml)
     last.pt         full training state after every epoch (``--resume`` reads it)
-    best.pt         best validation R@1 so far, as a ``tiny:`` checkpoint (fp16)
-    tiny.pt         the final deliverable: ``best.pt`` with the run's summary in ``extra``
-    history.json    loss and validation metrics per epoch
+    best.pt         best validation R@1 so far, in the model family's checkpoint format
+    tiny.pt         the deliverable (``calibclip.pth`` for the calibclip model): ``best.pt`` with the
+                    run's summary in ``extra``, including its validation with and without
+                    training-free calibration
+    history.json    per epoch: loss, curriculum stage, validation metrics (IRRA protocol)
+    history.csv     the same, one row per epoch
 """
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,17 +28,16 @@ import yaml
 
 from calibclip.backbones import resolve_device
 from calibclip.backbones.base import Backbone
-from calibclip.backbones.tiny import load_tiny_model, save_tiny_checkpoint
-from calibclip.backbones.tiny_model import TinyCLIP, TinyConfig
-from calibclip.config import to_dict
 from calibclip.evaluation.metrics import person_retrieval_metrics
-from calibclip.training.config import TrainConfig, config_to_dict
+from calibclip.training.config import TrainConfig, config_to_dict, seed_model_config
 from calibclip.training.contrastive import ContrastiveTrainer, read_state
-from calibclip.training.data import PairSet, build_vocab, concat_pairs
-from calibclip.training.synthetic import (default_data_dir, ensure_pedes, ensure_tigr, pedes_pairs,
-                                          pedes_recaptioner, seen_combinations, tigr_pairs)
+from calibclip.training.curriculum import key_ids
+from calibclip.training.model import build_trainee
+from calibclip.training.sources import TrainingData, load_training_data
 
 log = logging.getLogger(__name__)
+
+METRICS = ("rank1", "rank5", "rank10", "mAP", "mINP")
 
 
 @dataclass
@@ -48,44 +51,11 @@ class TrainResult:
     best_val_rank1: float
     wall_seconds: float
     history: list[dict[str, Any]]
-
-
-@dataclass
-class TrainingData:
-    """Pairs to train on, the person split to validate on, and where they came from."""
-
-    train: PairSet
-    val: PairSet
-    sources: dict[str, str]
-    seen: dict[str, list[str]]          # attribute combinations present in training (see seen_combinations)
-    recaption: Callable[[np.random.Generator], list[str]] | None = None  # fresh captions for the first pairs
-
-
-def load_training_data(cfg: TrainConfig) -> TrainingData:
-    """Generate or reuse the synthetic sets and decode them at the model's input size."""
-    data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
-    size = tuple(cfg.model.image_size)
-    pedes_root = ensure_pedes(data_dir, cfg.data.pedes_seed, cfg.data.pedes_ids)
-    parts = [pedes_pairs(pedes_root, "train", size, joined=cfg.data.joined_captions)]
-    recaption = (pedes_recaptioner(pedes_root, "train", cfg.data.joined_captions)
-                 if cfg.data.resample_captions else None)
-    sources = {"pedes": str(pedes_root)}
-    tigr_root, scenes = None, None
-    if cfg.data.use_tigr:
-        tigr_root = ensure_tigr(data_dir, cfg.data.tigr_seed, cfg.data.tigr_scale, cfg.data.langs)
-        tigr, scenes = tigr_pairs(tigr_root, cfg.data.langs, size, cfg.data.tigr_max_scenes)
-        parts.append(tigr)
-        sources["tigr"] = str(tigr_root)
-    val = pedes_pairs(pedes_root, "val", size, max_images=cfg.data.val_max_images)
-    train = concat_pairs(parts)
-    log.info("training pairs: %d captions over %d images; validation: %d captions", len(train),
-             len(train.images), len(val))
-    return TrainingData(train=train, val=val, sources=sources,
-                        seen=seen_combinations(pedes_root, tigr_root, scenes), recaption=recaption)
+    final_val: dict[str, dict[str, float]]  # the deliverable on the val split: baseline and calibrated
 
 
 @torch.no_grad()
-def validate(backbone: Backbone, val: PairSet, batch_size: int = 256) -> dict[str, float]:
+def validate(backbone: Backbone, val, batch_size: int = 256) -> dict[str, float]:
     """IRRA person-retrieval metrics of ``backbone`` on a decoded split (captions → images)."""
     images = torch.cat([backbone.encode_image(backbone.normalize(val.images[i:i + batch_size].float() / 255.0))
                         .float().cpu() for i in range(0, len(val.images), batch_size)])
@@ -103,18 +73,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_model(cfg: TrainConfig, captions: list[str]) -> TinyCLIP:
-    """A fresh TinyCLIP whose vocabulary is every training word."""
-    arch = {k: v for k, v in to_dict(cfg.model).items() if k != "min_word_count"}
-    vocab = build_vocab(captions, cfg.model.min_word_count)
-    return TinyCLIP(TinyConfig(**arch, vocab=vocab))
-
-
-def train_tiny(cfg: TrainConfig, resume: bool = False) -> TrainResult:
-    """Train TinyCLIP on the synthetic sets; validate each epoch; write ``tiny.pt``.
+def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train ``cfg.backbone`` (with the CVE head and dual curriculum when enabled); validate each epoch.
 
     Example:
-        >>> result = train_tiny(load_train_config("configs/tiny.yaml"))
+        >>> result = train(load_train_config("configs/tiny.yaml"))
         >>> load_backbone(f"tiny:{result.checkpoint}")
     """
     started = time.monotonic()
@@ -123,50 +86,90 @@ def train_tiny(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     seed_everything(cfg.seed)
     state = read_state(out / "last.pt") if resume else None
     data = load_training_data(cfg)
-    model = build_model(cfg, data.train.captions)
-    steps_per_epoch = len(data.train) // min(cfg.optim.batch_size, len(data.train))
-    trainer = ContrastiveTrainer(model, cfg, steps_per_epoch * cfg.epochs, resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    trainee = build_trainee(cfg, data.train.captions, device)
+    per_epoch = len(data.train) // min(cfg.optim.batch_size, len(data.train))
+    steps_per_epoch = min(per_epoch, cfg.optim.steps_per_epoch or per_epoch)
+    trainer = ContrastiveTrainer(trainee, cfg, steps_per_epoch * cfg.epochs, device)
     if state:
         trainer.load_state(state, where=out / "last.pt")
         log.info("resumed at epoch %d, step %d", trainer.epoch, trainer.step)
     out.mkdir(parents=True, exist_ok=True)
     (out / "resolved.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+    keys = key_ids(data.keys)
     while trainer.epoch < cfg.epochs:
-        _epoch(trainer, data, out, cfg)
+        _epoch(trainer, data, keys, out)
     return _finish(trainer, cfg, data, out, time.monotonic() - started)
 
 
-def _epoch(trainer: ContrastiveTrainer, data: TrainingData, out: Path, cfg: TrainConfig) -> None:
-    """Train one epoch, validate, keep the best checkpoint, save the resumable state."""
+def _epoch(trainer: ContrastiveTrainer, data: TrainingData, keys: np.ndarray, out: Path) -> None:
+    """Train one epoch, validate, keep the best checkpoint, save the resumable state and the logs."""
     tick = time.monotonic()
+    stage = trainer.stage
     if data.recaption is not None:
         fresh = data.recaption(trainer.rng)  # the person pairs come first in ``data.train``
         data.train.captions[:len(fresh)] = fresh
-    losses = trainer.run_epoch(data.train)
+    losses = trainer.run_epoch(data.train, keys)
+    trainer.model.eval()
     metrics = validate(trainer.backbone, data.val)
     trainer.model.train()
     record = {"epoch": trainer.epoch, "step": trainer.step, "loss": float(np.mean(losses)),
-              "val_rank1": metrics["rank1"], "val_mAP": metrics["mAP"], "seconds": time.monotonic() - tick}
+              "hard_share": stage.hard_share, "mask_rate": stage.mask_rate, "swap_rate": stage.swap_rate,
+              **{f"val_{k}": metrics[k] for k in METRICS}, "seconds": time.monotonic() - tick}
     trainer.history.append(record)
     log.info("epoch %d: loss %.4f, val R@1 %.2f, mAP %.2f (%.0f s)", record["epoch"], record["loss"],
              record["val_rank1"], record["val_mAP"], record["seconds"])
     if metrics["rank1"] > trainer.best_score:
         trainer.best_score = metrics["rank1"]
-        save_tiny_checkpoint(trainer.model, out / "best.pt", extra={"epoch": trainer.epoch, "val": metrics})
+        trainer.trainee.save(out / "best.pt", {"epoch": trainer.epoch, "val": metrics})
     trainer.save_state(out / "last.pt")
-    (out / "history.json").write_text(json.dumps(trainer.history, indent=1), encoding="utf-8")
+    write_history(trainer.history, out)
+
+
+def write_history(history: list[dict[str, Any]], out: Path) -> None:
+    """``history.json`` and ``history.csv`` (one row per epoch)."""
+    (out / "history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
+    with open(out / "history.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
 
 
 def _finish(trainer: ContrastiveTrainer, cfg: TrainConfig, data: TrainingData, out: Path,
             wall: float) -> TrainResult:
-    """Write ``tiny.pt``: the best epoch's weights plus everything needed to reproduce them."""
-    best, best_extra = load_tiny_model(out / "best.pt")
-    extra = {"train_config": config_to_dict(cfg), "seed": cfg.seed, "data_seeds":
-             {"pedes": cfg.data.pedes_seed, "tigr": cfg.data.tigr_seed if cfg.data.use_tigr else None},
+    """Write the deliverable: the best epoch's weights plus everything needed to reproduce and judge them."""
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
+    best_extra = best.get("extra", {})
+    final = out / trainer.trainee.final_name
+    extra = {"train_config": config_to_dict(cfg), "seed": cfg.seed, "data_seeds": data.seeds,
              "data_sources": data.sources, "seen_combinations": data.seen, "best_epoch": best_extra.get("epoch"),
              "val_metrics": best_extra.get("val"), "history": trainer.history, "steps": trainer.step,
              "wall_seconds_this_run": round(wall, 1)}
-    final = save_tiny_checkpoint(best, out / "tiny.pt", extra=extra)
+    _save_blob({**best, "extra": extra}, final)
+    extra["final_val"] = evaluate_both(cfg, final, data)
+    _save_blob({**best, "extra": extra}, final)
     log.info("wrote %s (best epoch %s, val R@1 %.2f)", final, extra["best_epoch"], trainer.best_score)
     return TrainResult(checkpoint=final, out_dir=out, steps=trainer.step, epochs=trainer.epoch,
-                       best_val_rank1=trainer.best_score, wall_seconds=wall, history=trainer.history)
+                       best_val_rank1=trainer.best_score, wall_seconds=wall, history=trainer.history,
+                       final_val=extra["final_val"])
+
+
+def evaluate_both(cfg: TrainConfig, checkpoint: Path, data: TrainingData) -> dict[str, dict[str, float]]:
+    """The checkpoint as ``calibclip evaluate --checkpoint`` loads it, on the val split: plain and calibrated."""
+    from calibclip.calibration.model import load_seed_model
+    from calibclip.datasets.pedes import load_pedes
+    from calibclip.evaluation.evaluator import evaluate_pedes
+
+    seed = seed_model_config(cfg)
+    model = load_seed_model(seed, checkpoint, cfg.device)
+    result = evaluate_pedes(model, load_pedes(data.val_root, data.val_split, cfg.data.layout), seed.calibration)
+    return {name: {k: float(result.metrics[name][k]) for k in METRICS} for name in ("baseline", "calibrated")}
+
+
+def _save_blob(blob: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+__all__ = ["TrainResult", "train", "validate", "seed_everything", "write_history", "evaluate_both"]

@@ -17,6 +17,7 @@ import numpy as np
 from calibclip.datasets.synthetic_pedes import META_FILE, read_meta
 from calibclip.errors import DatasetLayoutError
 from calibclip.training.data import PairSet, build_pairs
+from calibclip.training.dominant import attribute_key, dominant_key
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +68,45 @@ def ensure_tigr(data_dir: Path, seed: int, scale: str = "default", langs: tuple[
 
 
 def pedes_pairs(root: Path, split: str, size: tuple[int, int], max_images: int | None = None,
-                joined: bool = False) -> PairSet:
+                joined: bool = False, layout: str | None = None, lazy: bool = False) -> PairSet:
     """Every caption of a person split paired with its image; the group is the person id.
 
     ``joined`` adds, per image, its captions joined into one text: each caption
     is partial, the pair describes the whole person, so the joined text
     supervises every detail at once (and clause dropout cuts varied partial
-    descriptions out of it).
+    descriptions out of it). ``lazy`` decodes the images per batch (dataset folders).
     """
     from calibclip.datasets.pedes import load_pedes
 
-    data = load_pedes(root, split)
+    data = load_pedes(root, split, layout)
     keep = len(data.image_paths) if max_images is None else min(max_images, len(data.image_paths))
     per_image: list[list[str]] = [[] for _ in range(keep)]
     for caption, i in zip(data.captions, data.caption_image_index):
-        if i < keep:
+        if i < keep and caption.strip():
             per_image[i].append(caption)
     pairs = [(i, text, int(data.image_pids[i])) for i, text in _pedes_texts(per_image, joined)]
-    return build_pairs(data.image_paths[:keep], pairs, size, desc=f"decoding pedes {split}")
+    return build_pairs(data.image_paths[:keep], pairs, size, desc=f"decoding pedes {split}", lazy=lazy)
+
+
+def pedes_keys(root: Path, pairs: PairSet, split: str = "train", layout: str | None = None) -> list[str | None]:
+    """The dominant attribute of every pair's person (``training.dominant``), pair order.
+
+    A generated set (``synth_meta.json`` beside it) gives the exact garment and
+    colour; any other dataset the first caption phrase naming a coloured garment
+    among the image's captions.
+    """
+    from calibclip.datasets.pedes import load_pedes
+
+    data = load_pedes(root, split, layout)
+    if (Path(root).parent / META_FILE).is_file():
+        people = pedes_identities(root, data.layout)
+        per_image = [attribute_key(p["garment_colour"], p["garment"])
+                     for p in (people[int(pid)] for pid in data.image_pids)]
+    else:
+        per_image = [None] * len(data.image_paths)
+        for caption, i in zip(data.captions, data.caption_image_index):
+            per_image[i] = per_image[i] or dominant_key(caption)
+    return [per_image[i] for i in pairs.caption_image.tolist()]
 
 
 def pedes_recaptioner(root: Path, split: str, joined: bool = False) -> Callable[[np.random.Generator], list[str]]:

@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", default="en,zh", help="scene-set query languages (default: en,zh)")
     parser.add_argument("--skip", choices=["pedes", "tigr"], action="append", default=[],
                         help="leave one evaluation out (repeatable)")
+    parser.add_argument("--calibrated", action="store_true",
+                        help="also report training-free CalibCLIP (default knobs) on the person set")
     parser.add_argument("--data-dir", default=None,
                         help="where the fresh sets are generated or reused (default: ~/.cache/calibclip/train-data)")
     add_device_arg(parser)
@@ -25,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from calibclip.backbones import load_backbone
+    from calibclip.config import CalibrationConfig
     from calibclip.training.heldout import evaluate_heldout, seen_for_spec
     from calibclip.training.synthetic import default_data_dir, ensure_pedes, ensure_tigr
 
@@ -33,12 +36,14 @@ def run(args: argparse.Namespace) -> int:
     backbone = load_backbone(args.backbone, args.device)
     pedes = None if "pedes" in args.skip else ensure_pedes(data_dir, args.pedes_seed)
     tigr = None if "tigr" in args.skip else ensure_tigr(data_dir, args.tigr_seed, langs=langs)
-    report = evaluate_heldout(backbone, pedes, tigr, langs, seen_for_spec(args.backbone))
+    calibration = CalibrationConfig() if args.calibrated else None
+    report = evaluate_heldout(backbone, pedes, tigr, langs, seen_for_spec(args.backbone), calibration)
     if args.json:
         print_json(report)
         return 0
     for name, subsets in report.items():
         rows = [{"subset": subset, **metrics} for subset, metrics in subsets.items()]
-        print_table(rows, title=f"{name} ({args.backbone}, plain retrieval)")
+        method = "plain and calibrated" if args.calibrated and name == "pedes" else "plain retrieval"
+        print_table(rows, title=f"{name} ({args.backbone}, {method})")
         print()
     return 0

@@ -1,0 +1,96 @@
+"""What a run trains and validates on: generated synthetic sets, or a person-retrieval dataset folder.
+
+Generated sets (``data.root`` unset) are decoded into memory once; a dataset
+folder (``data.root``, any layout ``load_pedes`` reads) keeps its images on
+disk and decodes each batch (``ImageFiles``). Either way every training pair
+carries its dominant attribute (``pedes_keys``) for the image curriculum.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from calibclip.errors import DatasetLayoutError
+from calibclip.training.config import TrainConfig
+from calibclip.training.data import PairSet, concat_pairs
+from calibclip.training.synthetic import (default_data_dir, ensure_pedes, ensure_tigr, pedes_keys, pedes_pairs,
+                                          pedes_recaptioner, seen_combinations, tigr_pairs)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    """Pairs to train on, the person split to validate on, and where they came from."""
+
+    train: PairSet
+    val: PairSet
+    keys: list[str | None]              # dominant attribute of every training pair (None: none)
+    val_root: Path                      # the dataset folder validated on
+    val_split: str                      # its split ("val", or "test" where a dataset has no val split)
+    sources: dict[str, str]
+    seeds: dict[str, int | None] = field(default_factory=dict)
+    seen: dict[str, list[str]] = field(default_factory=dict)  # attribute combinations present in training
+    recaption: Callable[[np.random.Generator], list[str]] | None = None  # fresh captions for the first pairs
+
+
+def load_training_data(cfg: TrainConfig) -> TrainingData:
+    """The generated sets, or ``data.root``, at the model's input size."""
+    return _folder(cfg) if cfg.data.root else _synthetic(cfg)
+
+
+def _image_size(cfg: TrainConfig) -> tuple[int, int]:
+    if cfg.backbone == "tiny":
+        return tuple(cfg.model.image_size)
+    from calibclip.training.config import seed_model_config
+
+    return tuple(seed_model_config(cfg).data.image_size)
+
+
+def _synthetic(cfg: TrainConfig) -> TrainingData:
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
+    size = _image_size(cfg)
+    pedes_root = ensure_pedes(data_dir, cfg.data.pedes_seed, cfg.data.pedes_ids)
+    pedes = pedes_pairs(pedes_root, "train", size, joined=cfg.data.joined_captions)
+    parts, keys = [pedes], pedes_keys(pedes_root, pedes)
+    recaption = (pedes_recaptioner(pedes_root, "train", cfg.data.joined_captions)
+                 if cfg.data.resample_captions else None)
+    sources = {"pedes": str(pedes_root)}
+    tigr_root, scenes = None, None
+    if cfg.data.use_tigr:
+        tigr_root = ensure_tigr(data_dir, cfg.data.tigr_seed, cfg.data.tigr_scale, cfg.data.langs)
+        tigr, scenes = tigr_pairs(tigr_root, cfg.data.langs, size, cfg.data.tigr_max_scenes)
+        parts.append(tigr)
+        keys += [None] * len(tigr)
+        sources["tigr"] = str(tigr_root)
+    val = pedes_pairs(pedes_root, "val", size, max_images=cfg.data.val_max_images)
+    train = concat_pairs(parts)
+    log.info("training pairs: %d captions over %d images; validation: %d captions", len(train),
+             len(train.images), len(val))
+    seeds = {"pedes": cfg.data.pedes_seed, "tigr": cfg.data.tigr_seed if cfg.data.use_tigr else None}
+    return TrainingData(train=train, val=val, keys=keys, val_root=pedes_root, val_split="val", sources=sources,
+                        seeds=seeds, seen=seen_combinations(pedes_root, tigr_root, scenes), recaption=recaption)
+
+
+def _folder(cfg: TrainConfig) -> TrainingData:
+    root, layout, size = Path(cfg.data.root), cfg.data.layout, _image_size(cfg)
+    train = pedes_pairs(root, "train", size, layout=layout, lazy=True)
+    val_split = "val"
+    try:
+        val = pedes_pairs(root, val_split, size, max_images=cfg.data.val_max_images, layout=layout, lazy=True)
+    except DatasetLayoutError:  # ICFG-PEDES has train and test only; IRRA validates on test there
+        val_split = "test"
+        log.warning("%s has no val split: validating on its test split", root)
+        val = pedes_pairs(root, val_split, size, max_images=cfg.data.val_max_images, layout=layout, lazy=True)
+    keys = pedes_keys(root, train, layout=layout)
+    log.info("training pairs: %d captions over %d images (%d with a dominant attribute); validation: %d captions",
+             len(train), len(train.images), sum(k is not None for k in keys), len(val))
+    return TrainingData(train=train, val=val, keys=keys, val_root=root, val_split=val_split,
+                        sources={"dataset": str(root)})
+
+
+__all__ = ["TrainingData", "load_training_data"]
