@@ -48,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--calib", default="configs/tiny-calibclip.yaml", help="config of the CalibCLIP arm")
     p.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--eval-seeds", type=int, nargs="+", default=[9101, 9102, 9103])
+    p.add_argument("--eval-ids", type=int, default=None, help="identities per fresh set (default: the generator's)")
     p.add_argument("--pilot-steps", type=int, default=10, help="timed steps per arm and curriculum stage")
     p.add_argument("--out", type=Path, default=Path("runs/measure"), help="run folders")
     p.add_argument("--data-dir", default=None, help="generated-data cache (default: ~/.cache/calibclip/train-data)")
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             plain.append(f"plain-s{seed}")
             calib.append(f"calib-s{seed}")
         data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-        roots = {seed: ensure_pedes(data_dir, seed) for seed in args.eval_seeds}
+        roots = {seed: ensure_pedes(data_dir, seed, args.eval_ids) for seed in args.eval_seeds}
         from calibclip.backbones.tiny import bundled_checkpoint
 
         results = {"start": evaluate(str(bundled_checkpoint()), roots)}
