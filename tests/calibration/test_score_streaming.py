@@ -85,3 +85,12 @@ def test_dcc_and_cve_off_repeat_stage_one_exactly():
     off = QueryFeatures(queries.original, None, queries.masked_words, queries.masked_texts)
     scores = score_features(off, GalleryFeatures(gallery.original, None, gallery.report), cfg)
     np.testing.assert_array_equal(scores["calibrated"], scores["baseline"])
+
+
+@pytest.mark.parametrize("first_stage", ["original", "calibrated"])
+def test_calibrated_only_skips_the_plain_matrix(first_stage):
+    queries, gallery = _features()
+    cfg = CalibrationConfig(first_stage=first_stage, rerank_k=4, lam=0.5)
+    alone = score_features(queries, gallery, cfg, baseline=False)
+    assert set(alone) == {"calibrated"}
+    np.testing.assert_array_equal(alone["calibrated"], score_features(queries, gallery, cfg)["calibrated"])

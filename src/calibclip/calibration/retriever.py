@@ -74,8 +74,12 @@ def check_config(cfg: CalibrationConfig) -> CalibrationConfig:
     return cfg
 
 
-def _products(texts: torch.Tensor, images: torch.Tensor, skipped: Sequence[int]) -> np.ndarray:
-    """(B, G) float32 similarities, float32 scoring over a float32 or fp16 gallery converted block by block."""
+def similarities(texts: torch.Tensor, images: torch.Tensor, skipped: Sequence[int] = ()) -> np.ndarray:
+    """(B, G) float32 similarities of text and image embeddings; ``skipped`` image columns score ``SKIPPED_SCORE``.
+
+    Float32 scoring over a float32 or fp16 gallery (converted ``GALLERY_BLOCK`` rows at a
+    time, never as a whole), on the gallery's device (a CUDA gallery is scored on the GPU).
+    """
     texts = texts.to(images.device, torch.float32)
     out = np.empty((len(texts), len(images)), dtype=np.float32)
     for start in range(0, len(images), GALLERY_BLOCK):
@@ -85,7 +89,7 @@ def _products(texts: torch.Tensor, images: torch.Tensor, skipped: Sequence[int])
     return out
 
 
-def _pair_products(texts: torch.Tensor, images: torch.Tensor, pairs: np.ndarray, skipped: Sequence[int]) -> np.ndarray:
+def _pairsimilarities(texts: torch.Tensor, images: torch.Tensor, pairs: np.ndarray, skipped: Sequence[int]) -> np.ndarray:
     """(B, K) similarities of each text with the K images it lists in ``pairs`` only (float32 scoring)."""
     candidates = images[torch.from_numpy(pairs).to(images.device)].to(torch.float32)
     texts = texts.to(images.device, torch.float32)
@@ -121,20 +125,21 @@ def _reranked(first: np.ndarray, text: torch.Tensor, images: torch.Tensor, skipp
     if cfg.lam == 0:
         return first.astype(np.float64)
     candidates = rerank_candidates(first, cfg.rerank_k)
-    disc = _pair_products(text, images, candidates[:, :cfg.rerank_k], skipped)
+    disc = _pairsimilarities(text, images, candidates[:, :cfg.rerank_k], skipped)
     return fuse_top_k(first, candidates, disc, cfg.rerank_k, cfg.lam)
 
 
 def _score_block(queries: QueryFeatures, gallery: GalleryFeatures, sides: FusionSides, cfg: CalibrationConfig,
-                 rows: slice, skipped: Sequence[int], ablations: bool) -> dict[str, np.ndarray]:
+                 rows: slice, skipped: Sequence[int], ablations: bool, with_baseline: bool) -> dict[str, np.ndarray]:
     text = queries.original[rows]
-    baseline = _products(text, gallery.original, skipped)
-    first = baseline if sides.first_stage is gallery.original else _products(text, sides.first_stage, skipped)
+    need_plain = with_baseline or ablations or sides.first_stage is gallery.original
+    baseline = similarities(text, gallery.original, skipped) if need_plain else None
+    first = baseline if sides.first_stage is gallery.original else similarities(text, sides.first_stage, skipped)
     if sides.text is queries.original and sides.image is sides.first_stage:  # s_disc would repeat stage 1
         calibrated = first.astype(np.float64)
     else:
         calibrated = _reranked(first, sides.text[rows], sides.image, skipped, cfg)
-    out = {"baseline": baseline, "calibrated": calibrated}
+    out = {"baseline": baseline, "calibrated": calibrated} if with_baseline else {"calibrated": calibrated}
     if ablations and gallery.calibrated is not None:
         out["cve_only"] = _reranked(baseline, text, gallery.calibrated, skipped, cfg)
     if ablations and queries.discriminative is not None:
@@ -143,7 +148,7 @@ def _score_block(queries: QueryFeatures, gallery: GalleryFeatures, sides: Fusion
 
 
 def iter_scores(queries: QueryFeatures, gallery: GalleryFeatures, cfg: CalibrationConfig, ablations: bool = False,
-                block_rows: int | None = None) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+                block_rows: int | None = None, baseline: bool = True) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
     """``score_features`` one block of queries at a time: (query rows, {method: (rows, G) scores}).
 
     Memory is O(block): ``block_rows`` queries (default: about ``QUERY_BLOCK_SCORES`` scores per
@@ -156,11 +161,11 @@ def iter_scores(queries: QueryFeatures, gallery: GalleryFeatures, cfg: Calibrati
     step = block_rows or max(1, QUERY_BLOCK_SCORES // max(1, size))
     for start in range(0, max(count, 1), step):
         rows = slice(start, min(start + step, count))
-        yield rows, _score_block(queries, gallery, sides, cfg, rows, skipped, ablations)
+        yield rows, _score_block(queries, gallery, sides, cfg, rows, skipped, ablations, baseline)
 
 
 def score_features(queries: QueryFeatures, gallery: GalleryFeatures, cfg: CalibrationConfig,
-                   ablations: bool = False) -> dict[str, np.ndarray]:
+                   ablations: bool = False, baseline: bool = True) -> dict[str, np.ndarray]:
     """Score matrices (Q, G) for ``baseline`` and ``calibrated`` (+ ``cve_only``, ``dcc_only``).
 
     ``calibrated`` ranks stage 1 by the original text against the original (or,
@@ -170,12 +175,13 @@ def score_features(queries: QueryFeatures, gallery: GalleryFeatures, cfg: Calibr
 
     ``baseline`` is float32; the reranked matrices are float64, which keeps the exact
     first-stage order below K (``rerank.fuse_top_k``). Only the products a method needs
-    are computed: one or two full products per query, plus K for each rerank. For an
-    evaluation too large to hold every matrix, use ``iter_scores``.
+    are computed: one full product per query (two with ``first_stage: calibrated`` and
+    ``baseline``; ``baseline=False`` leaves the plain matrix out of the result), plus K for each
+    rerank. For an evaluation too large to hold every matrix, use ``iter_scores``.
     """
     out: dict[str, np.ndarray] = {}
     shape = (len(queries.original), len(gallery.original))
-    for rows, block in iter_scores(queries, gallery, cfg, ablations):
+    for rows, block in iter_scores(queries, gallery, cfg, ablations, baseline=baseline):
         for name, scores in block.items():
             out.setdefault(name, np.empty(shape, dtype=scores.dtype))[rows] = scores
     return out
@@ -233,4 +239,4 @@ class CalibratedRetriever:
 
 
 __all__ = ["CalibratedRetriever", "GalleryFeatures", "QueryFeatures", "FusionSides", "fusion_sides", "score_features",
-           "iter_scores", "check_config", "FIRST_STAGES", "SKIPPED_SCORE"]
+           "iter_scores", "similarities", "check_config", "FIRST_STAGES", "SKIPPED_SCORE"]

@@ -12,21 +12,20 @@ without either method.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from calibclip.backbones.base import Backbone
+from calibclip.calibration.retriever import CalibratedRetriever, similarities
 from calibclip.composite.rewriters import Rewriter, create_rewriter
 from calibclip.composite.scoring import ClauseLayout, composite_scores
 from calibclip.config import CompositeConfig
 from calibclip.errors import BadQuery, ConfigError
+from calibclip.index.encode import inference_context
 from calibclip.ranking import top_k
 from calibclip.types import Clauses
-
-if TYPE_CHECKING:
-    from calibclip.calibration.retriever import CalibratedRetriever
 
 
 @dataclass
@@ -90,7 +89,7 @@ class CompositeSearcher:
     """
 
     def __init__(self, backbone: Backbone, cfg: CompositeConfig | None = None, rewriter: Rewriter | None = None,
-                 calibration: "CalibratedRetriever | None" = None, lang: str = "en") -> None:
+                 calibration: CalibratedRetriever | None = None, lang: str = "en") -> None:
         self.backbone = backbone
         self.cfg = cfg or CompositeConfig()
         self.rewriter = rewriter or create_rewriter("rule")
@@ -114,11 +113,13 @@ class CompositeSearcher:
         if gallery_emb is None:
             raise ConfigError("no gallery embeddings to score against",
                               "pass gallery_emb (G, D) or a CalibratedRetriever with an encoded gallery")
-        gallery = torch.as_tensor(np.asarray(gallery_emb), dtype=torch.float32)
+        gallery = torch.as_tensor(gallery_emb)  # any float dtype, scored in float32 block by block
         if gallery.ndim != 2 or gallery.shape[1] != self.backbone.embed_dim:
             raise ConfigError(f"gallery embeddings have shape {tuple(gallery.shape)}",
                               f"expected (G, {self.backbone.embed_dim}) from the same backbone")
-        return (self.backbone.embed_texts(texts) @ gallery.T).numpy(), None
+        with inference_context(self.backbone.device):
+            texts_emb = self.backbone.embed_texts(texts)
+        return similarities(texts_emb, gallery), None
 
     def clause_scores(self, queries: Sequence[str] | Sequence[Clauses],
                       gallery_emb: np.ndarray | torch.Tensor | None = None) -> ClauseScores:
