@@ -10,14 +10,15 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "calibclip"
 
 # layer -> calibclip subpackages it must never import
 FORBIDDEN = {
-    "backbones": {"calibration", "composite", "index", "evaluation", "training", "cli", "web", "search"},
-    "datasets": {"backbones", "calibration", "index", "evaluation", "training", "cli", "web", "search"},
-    "calibration": {"evaluation", "training", "cli", "web"},
-    "composite": {"evaluation", "training", "cli", "web"},
-    "index": {"evaluation", "training", "cli", "web"},
-    "evaluation": {"training", "cli", "web"},
-    "training": {"cli", "web"},
-    "llm": {"cli", "web"},
+    "backbones": {"calibration", "composite", "index", "evaluation", "training", "cli", "web", "search", "bench"},
+    "datasets": {"backbones", "calibration", "index", "evaluation", "training", "cli", "web", "search", "bench"},
+    "calibration": {"evaluation", "training", "cli", "web", "bench"},
+    "composite": {"evaluation", "training", "cli", "web", "bench"},
+    "index": {"evaluation", "training", "cli", "web", "bench"},
+    "evaluation": {"training", "cli", "web", "bench"},
+    "training": {"cli", "web", "bench"},
+    "llm": {"cli", "web", "bench"},
+    "bench": {"cli", "web"},
 }
 
 

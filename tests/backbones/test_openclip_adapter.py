@@ -83,8 +83,24 @@ def test_text_attention_matches_torch_multihead_weights(openclip_vit):
         normed = last.ln_1(x)
         _, weights = last.attn(normed, normed, normed, need_weights=True, attn_mask=model.attn_mask)
     eot = ids.argmax(dim=-1)
-    torch.testing.assert_close(openclip_vit.text_tokens(TEXTS).token_attention, weights[torch.arange(2), eot],
-                               atol=1e-6, rtol=0)
+    want = weights[torch.arange(2), eot]
+    got = openclip_vit.text_tokens(TEXTS).token_attention  # over the positions up to the batch's last end token
+    assert got.shape == (2, int(eot.max()) + 1) and not want[:, got.shape[1]:].any()  # the rest: causal zeros
+    torch.testing.assert_close(got, want[:, :got.shape[1]], atol=1e-6, rtol=0)
+
+
+def test_padding_after_the_last_end_token_is_not_computed(openclip_vit):
+    model, ids = openclip_vit.model, openclip_vit.tokenize(["a man", "a woman in a long red coat and black boots"])
+    seen = []
+    handle = model.transformer.resblocks[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape))
+    try:
+        got = openclip_vit.encode_text(ids)
+    finally:
+        handle.remove()
+    length = int(ids.argmax(dim=-1).max()) + 1  # the longest text's end token
+    assert length < ids.shape[1] and length in seen[0] and ids.shape[1] not in seen[0]
+    with torch.no_grad():
+        torch.testing.assert_close(got, model.encode_text(ids, normalize=True), atol=1e-6, rtol=0)
 
 
 def test_long_text_keeps_end_token(openclip_vit):

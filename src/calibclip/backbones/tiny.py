@@ -125,7 +125,9 @@ class TinyBackbone(Backbone):
         return (pixels - self._mean.to(pixels.device)) / self._std.to(pixels.device)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.tokenizer(list(texts))
+        """(ids, end index); ids stop after the batch's last end token (the causal tower never reads the padding)."""
+        ids, eot = self.tokenizer(list(texts))
+        return (ids[:, :int(eot.max()) + 1], eot) if len(eot) else (ids, eot)
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

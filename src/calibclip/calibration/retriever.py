@@ -36,6 +36,7 @@ FIRST_STAGES = ("original", "calibrated")
 SKIPPED_SCORE = -2.0  # below any cosine similarity: unreadable gallery images rank last
 QUERY_BLOCK_SCORES = 1 << 22  # query × gallery scores computed at a time (O(block) memory, any evaluation fits)
 GALLERY_BLOCK = 1 << 15  # gallery rows converted to float32 at a time (fp16 storage, float32 scoring)
+FAISS_ROWS = 4  # up to this many queries on a float32 CPU gallery are scored by FAISS's kernel, row by row
 
 
 @dataclass
@@ -81,6 +82,10 @@ def similarities(texts: torch.Tensor, images: torch.Tensor, skipped: Sequence[in
     time, never as a whole), on the gallery's device (a CUDA gallery is scored on the GPU).
     """
     texts = texts.to(images.device, torch.float32)
+    if len(texts) <= FAISS_ROWS and images.device.type == "cpu" and images.dtype == torch.float32:
+        out = _faiss_rows(texts, images)
+        out[:, skipped] = SKIPPED_SCORE
+        return out
     out = np.empty((len(texts), len(images)), dtype=np.float32)
     for start in range(0, len(images), GALLERY_BLOCK):
         block = images[start:start + GALLERY_BLOCK].to(torch.float32)
@@ -89,7 +94,21 @@ def similarities(texts: torch.Tensor, images: torch.Tensor, skipped: Sequence[in
     return out
 
 
-def _pairsimilarities(texts: torch.Tensor, images: torch.Tensor, pairs: np.ndarray, skipped: Sequence[int]) -> np.ndarray:
+def _faiss_rows(texts: torch.Tensor, images: torch.Tensor) -> np.ndarray:
+    """A few query rows against a float32 CPU gallery with FAISS's SIMD kernel (BLAS GEMV is slower on one row)."""
+    try:
+        import faiss
+    except ImportError:  # the optional ``index`` extra: fall back to torch
+        return (texts @ images.T).numpy()
+    base, queries = images.contiguous().numpy(), texts.contiguous().numpy()
+    out = np.empty((len(queries), len(base)), dtype=np.float32)
+    for row, query in zip(out, queries):
+        faiss.fvec_inner_products_ny(faiss.swig_ptr(row), faiss.swig_ptr(query), faiss.swig_ptr(base), base.shape[1],
+                                     len(base))
+    return out
+
+
+def _pair_products(texts: torch.Tensor, images: torch.Tensor, pairs: np.ndarray, skipped: Sequence[int]) -> np.ndarray:
     """(B, K) similarities of each text with the K images it lists in ``pairs`` only (float32 scoring)."""
     candidates = images[torch.from_numpy(pairs).to(images.device)].to(torch.float32)
     texts = texts.to(images.device, torch.float32)
@@ -125,7 +144,7 @@ def _reranked(first: np.ndarray, text: torch.Tensor, images: torch.Tensor, skipp
     if cfg.lam == 0:
         return first.astype(np.float64)
     candidates = rerank_candidates(first, cfg.rerank_k)
-    disc = _pairsimilarities(text, images, candidates[:, :cfg.rerank_k], skipped)
+    disc = _pair_products(text, images, candidates[:, :cfg.rerank_k], skipped)
     return fuse_top_k(first, candidates, disc, cfg.rerank_k, cfg.lam)
 
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "search": "search",
     "serve": "serve",
     "demo": "demo",
+    "bench": "bench",
 }
 
 
