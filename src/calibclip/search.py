@@ -30,12 +30,14 @@ from calibclip.backbones import load_backbone
 from calibclip.backbones.base import Backbone
 from calibclip.calibration.cve import CalibratedImages, calibrate_images
 from calibclip.calibration.explain import Explanation, explain, patch_boxes
-from calibclip.calibration.retriever import CalibratedRetriever, GalleryFeatures, QueryFeatures, score_features
+from calibclip.calibration.retriever import (CalibratedRetriever, GalleryFeatures, QueryFeatures, score_features,
+                                             similarities)
 from calibclip.composite.rewriters import Rewriter, create_rewriter
 from calibclip.composite.search import CompositeSearcher, clause_breakdown
 from calibclip.config import CalibrationConfig, CompositeConfig
 from calibclip.datasets.images import open_image
 from calibclip.errors import BadQuery, CorruptData, NotApplicable, UnknownImage
+from calibclip.index.encode import inference_context
 from calibclip.index.indexer import Indexer, IndexSummary
 from calibclip.index.producer import Producer, check_same_cve, check_same_model, describe
 from calibclip.index.relevance import REFERENCE_CAPTIONS, match_scores, reference_hash, reference_statistics
@@ -244,23 +246,28 @@ class Searcher:
         return self._retriever
 
     def _score_text(self, query: str, calibrate: bool, composite: bool, rewriter) -> _Scored:
-        plain = self.backbone.embed_texts([query])
+        """Each product once: the plain scores come from the method's own pass when it makes them."""
+        with inference_context(self.backbone.device):
+            plain = self.backbone.embed_texts([query])
         vectors = self._vectors(plain, CANDIDATES)
         if len(vectors) == 0:
             raise CorruptData("the index holds no images", "run 'calibclip index DIR --db PATH' on a folder")
         gallery = self._gallery(vectors)
-        baseline = (plain @ vectors.original.T).numpy()[0]
-        scored = _Scored(vectors, {"baseline": baseline})
         retriever = self._retriever_over(gallery) if calibrate else None
-        if calibrate and not composite:
-            queries = retriever.encode_queries([query])
-            scored.scores["calibrated"] = score_features(queries, gallery, self.cfg)["calibrated"][0]
-            scored.masked_words = queries.masked_words[0]
+        scored = _Scored(vectors, {})
         if composite:
             searcher = CompositeSearcher(self.backbone, self.composite_cfg, self._rewriter(rewriter), retriever)
             clause_scores = searcher.clause_scores([query], vectors.original)
-            scored.scores["composite"] = searcher.combine(clause_scores, explain_top=0).composite[0]
+            combined = searcher.combine(clause_scores, explain_top=0)
+            scored.scores = {"baseline": combined.baseline[0], "composite": combined.composite[0]}
             scored.clauses, scored.clause_scores = clause_scores.clauses[0], clause_scores
+        elif calibrate:
+            queries = retriever.encode_queries([query])
+            both = score_features(queries, gallery, self.cfg)
+            scored.scores = {"baseline": both["baseline"][0], "calibrated": both["calibrated"][0]}
+            scored.masked_words = queries.masked_words[0]
+        else:
+            scored.scores = {"baseline": similarities(plain, vectors.original)[0]}
         scored.match = self._match(scored)
         return scored
 
