@@ -27,7 +27,8 @@ def test_every_field_is_there(report):
     assert set(report["config"]["calibration"]) >= {"rerank_k", "lam", "first_stage"}
     assert set(report["image_encode"]) == {"batch", "plain_img_s", "calibrated_img_s", "ratio"}
     assert set(report["text_encode"]) == {"texts", "plain_q_s", "dcc_q_s", "ratio"}
-    assert set(report["index_build"]) == {"images", "decode_workers", "model_only_img_s", "build_img_s", "ratio"}
+    assert set(report["index_build"]) == {"images", "decode_workers", "model_only_img_s", "build_img_s", "ratio",
+                                          "db_bytes_per_image"}
     assert set(report["memory"]) == {"peak_rss_mb", "gpu_peak_mb"} and report["memory"]["gpu_peak_mb"] is None
     for row, size in zip(report["galleries"], (300, 700)):
         assert set(row) == {"size", "query_latency", "search", "storage"} and row["size"] == size
@@ -40,7 +41,8 @@ def test_every_field_is_there(report):
         for search in row["search"]:
             assert set(search) == {"batch", "exact_qps", "faiss_flat_qps", "ratio", "top10_agreement"}
         assert set(row["storage"]) == {"dim", "fp16_bytes_per_image", "ivfpq_bytes_per_image", "ivfpq"}
-        assert set(row["storage"]["ivfpq"]) == {"lists", "nprobe", "code_bytes", "recall_at_10", "queries"}
+        assert set(row["storage"]["ivfpq"]) == {"lists", "nprobe", "code_bytes", "recall_at_10",
+                                                "recall_at_10_rescored", "candidates", "queries"}
     assert [t["target"] for t in report["targets"]] == [name for name, *_ in TARGETS]
 
 
@@ -64,13 +66,17 @@ def test_figures_hold_together(report):
         storage = row["storage"]
         assert storage["fp16_bytes_per_image"] == 2 * 2 * storage["dim"]  # two fp16 vectors
         assert 0 < storage["ivfpq_bytes_per_image"] and 0 <= storage["ivfpq"]["recall_at_10"] <= 1
+        # rescoring candidates exactly finds at least what the PQ ranking does; at 300 images it sees them all
+        assert storage["ivfpq"]["recall_at_10_rescored"] >= storage["ivfpq"]["recall_at_10"]
+    assert report["galleries"][0]["storage"]["ivfpq"]["recall_at_10_rescored"] == 1.0
+    assert report["index_build"]["db_bytes_per_image"] > report["galleries"][0]["storage"]["fp16_bytes_per_image"]
     for target in report["targets"]:
         bound = float(target["bound"].split()[1])
         assert target["met"] == (target["value"] >= bound if ">=" in target["bound"] else target["value"] <= bound)
     assert report["targets"][1]["at"] == "N=700"  # gallery targets read the largest gallery
     rows = table_rows(report)
-    assert len(rows) == 3 + 2 * (3 + 2 + 1)  # encoders, then per gallery: 3 latencies, 2 search batches, storage
-    assert rows[3]["measurement"] == "query p50 ms N=300: plain | DCC + rerank"
+    assert len(rows) == 4 + 2 * (3 + 2 + 1)  # encoders, index, then per gallery: 3 latencies, 2 searches, storage
+    assert rows[4]["measurement"] == "query p50 ms N=300: plain | DCC + rerank"
 
 
 def test_table_output_names_the_machine(report, capsys):

@@ -7,10 +7,10 @@ from typing import Any, Callable, Sequence
 import torch
 
 from calibclip.backbones.base import Backbone
+from calibclip.bench import inputs
 from calibclip.bench.timing import interleaved, rate
 from calibclip.calibration.cve import calibrate_images
 from calibclip.calibration.dcc import discriminate_texts
-from calibclip.calibration.retriever import CalibratedRetriever
 from calibclip.config import CalibrationConfig
 from calibclip.datasets.images import open_image
 from calibclip.index.encode import inference_context
@@ -38,25 +38,39 @@ def text_encoding(backbone: Backbone, cfg: CalibrationConfig, texts: Sequence[st
     return {"texts": len(texts), "plain_q_s": plain, "dcc_q_s": dcc, "ratio": dcc / plain}
 
 
-def index_build(backbone: Backbone, cfg: CalibrationConfig, photos: Sequence[Path], batch: int, workers: int,
-                repeats: int, sync: Callable[[], None]) -> dict[str, Any]:
-    """img/s of building the gallery from JPEG files (decode included) vs the model alone on decoded pixels.
+def index_build(backbone: Backbone, cfg: CalibrationConfig, folder: Path, photos: int, batch: int, workers: int,
+                repeats: int, sync: Callable[[], None], seed: int = 0) -> dict[str, Any]:
+    """img/s of ``calibclip index`` on folders of JPEG photos vs the model alone on decoded pixels.
 
-    Both sides produce what an index stores: the plain and the CVE embedding of every image.
+    The index run reads, hashes and decodes the files in DataLoader workers, encodes
+    them (plain + CVE, heat, suppressed patches) and commits each batch to SQLite.
+    Every run indexes new photos into one database (its first run, which also encodes
+    the reference captions once, is the warm-up), so ``db_bytes_per_image`` is the
+    database's size per image as it grows.
     """
-    decoded = torch.stack([backbone.preprocess(open_image(p)) for p in photos])
-    retriever = CalibratedRetriever(backbone, cfg)
+    from calibclip.index.indexer import Indexer
+
+    sets = [inputs.write_photos(folder / f"set{r}", photos, seed=seed + r) for r in range(repeats + 1)]
+    decoded = torch.stack([backbone.preprocess(open_image(p)) for p in sets[0]])
+    db = folder / "bench.db"
+    indexer = Indexer(db, backbone, cfg=cfg, batch_size=batch, workers=workers)
+    todo = iter(sets)
 
     def model_only() -> None:
         with inference_context(backbone.device):
             for start in range(0, len(decoded), batch):
                 calibrate_images(backbone, decoded[start:start + batch].to(backbone.device), cfg)
 
-    times = interleaved({"model_only": model_only,
-                         "from_jpeg": lambda: retriever.encode_gallery(photos, batch, workers)}, repeats, sync)
-    model, build = rate(len(photos), times["model_only"]), rate(len(photos), times["from_jpeg"])
-    return {"images": len(photos), "decode_workers": workers, "model_only_img_s": model, "build_img_s": build,
-            "ratio": build / model}
+    def from_jpeg() -> None:
+        summary = indexer.run(next(todo)[0].parent)
+        if summary.encoded != photos:
+            raise RuntimeError(f"the bench index encoded {summary.encoded} of {photos} photos: {summary.skipped}")
+
+    times = interleaved({"model_only": model_only, "from_jpeg": from_jpeg}, repeats, sync)
+    model, build = rate(photos, times["model_only"]), rate(photos, times["from_jpeg"])
+    stored = sum(p.stat().st_size for p in folder.glob("bench.db*"))
+    return {"images": photos, "decode_workers": workers, "model_only_img_s": model, "build_img_s": build,
+            "ratio": build / model, "db_bytes_per_image": stored / (photos * (repeats + 1))}
 
 
 __all__ = ["image_encoding", "text_encoding", "index_build"]

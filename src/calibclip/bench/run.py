@@ -43,7 +43,7 @@ class BenchConfig:
     image_batch: int = 16               # images per encoder batch
     texts: int = 32                     # captions for the text-encoding row
     photos: int = 64                    # JPEG photos for the index-build row
-    workers: int = 4                    # JPEG decoding threads
+    workers: int = 2                    # the index's decoding worker processes (0: in the main process)
     search_batch: int = 32              # queries per exact-search call
     threads: int = 0                    # torch and FAISS threads (0: torch's default)
     seed: int = 0
@@ -53,8 +53,9 @@ class BenchConfig:
 def check_bench_config(cfg: BenchConfig) -> BenchConfig:
     """Refuse sizes that cannot run, with one line naming the flag."""
     for name in ("queries", "repeats", "image_batch", "texts", "photos", "workers", "search_batch", "threads"):
-        if getattr(cfg, name) < (0 if name == "threads" else 1):
-            raise ConfigError(f"bench {name} must be at least {0 if name == 'threads' else 1}, got {getattr(cfg, name)}")
+        least = 0 if name in ("workers", "threads") else 1
+        if getattr(cfg, name) < least:
+            raise ConfigError(f"bench {name} must be at least {least}, got {getattr(cfg, name)}")
     if not cfg.galleries or any(n < 100 or n > MAX_GALLERY for n in cfg.galleries):
         raise ConfigError(f"bench gallery sizes must lie in 100..{MAX_GALLERY:,}, got {list(cfg.galleries)}",
                           "e.g. --gallery 10000 100000 1000000")
@@ -108,9 +109,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     report["image_encode"] = encoding.image_encoding(backbone, calib, cfg.image_batch, cfg.repeats, sync)
     report["text_encode"] = encoding.text_encoding(backbone, calib, captions, cfg.repeats, sync)
     with tempfile.TemporaryDirectory(prefix="calibclip-bench-") as folder:
-        photos = inputs.write_photos(Path(folder), cfg.photos, seed=cfg.seed)
-        report["index_build"] = encoding.index_build(backbone, calib, photos, cfg.image_batch, cfg.workers,
-                                                     max(1, cfg.repeats - 1), sync)
+        report["index_build"] = encoding.index_build(backbone, calib, Path(folder), cfg.photos, cfg.image_batch,
+                                                     cfg.workers, max(1, cfg.repeats - 1), sync, cfg.seed)
     report["galleries"] = [_gallery_rows(backbone, cfg, calib, size, sync) for size in cfg.galleries]
     report["memory"] = {"peak_rss_mb": peak_rss_mb(),
                         "gpu_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"

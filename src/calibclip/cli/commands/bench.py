@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per measurement (default: 3)")
     parser.add_argument("--photos", type=int, default=64, help="JPEG photos for the index-build row (default: 64)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per encoder batch (default: 16)")
-    parser.add_argument("--workers", type=int, default=4, help="JPEG decoding threads (default: 4)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="the index's decoding worker processes for the index-build row (default: 2)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch and FAISS threads (default: 0 = torch's default, one per core)")
     parser.add_argument("--output", "-o", metavar="FILE", help="also write the JSON report to FILE")
