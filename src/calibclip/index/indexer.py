@@ -251,15 +251,21 @@ class Indexer:
                 else:
                     summary.reused += 1
                 rows.append((f, d, vectors))
-        if to_encode and self._reference is None:
-            self._reference = backbone.embed_texts(list(REFERENCE_CAPTIONS))
-        encoded = _encode_unique(backbone, list(to_encode.values()), cfg, self._reference)
+        encoded = self._vectors_of(backbone, list(to_encode.values()), cfg)
         summary.encoded += len(encoded)
         images = [NewImage(f.path, f.size, f.mtime_ns, d.sha256, d.size[0], d.size[1],
                            vectors if vectors is not None else encoded[d.sha256]) for f, d, vectors in rows]
         store.write_batch(images, touched, skipped)
         summary.updated += sum(1 for f, _, _ in rows if f.path in known)
         summary.added += sum(1 for f, _, _ in rows if f.path not in known)
+
+    def _vectors_of(self, backbone: Backbone, decoded: list[_Decoded],
+                    cfg: CalibrationConfig) -> dict[str, ImageVectors]:
+        """sha256 → vectors of each new content (the hook a distributed run fills from its shards)."""
+        if decoded and self._reference is None:
+            self._reference = backbone.embed_texts(list(REFERENCE_CAPTIONS))
+        return _encode_unique(backbone, decoded, cfg, self._reference)
+
 
 def index_folder(folder: str | Path, db: str | Path, backbone: Backbone | str | None = None, **options) -> IndexSummary:
     """Index ``folder`` into the database ``db`` (created if needed); ``options`` as for ``Indexer``."""

@@ -6,6 +6,7 @@ A second run over an unchanged folder encodes nothing; new, changed and deleted
 files are handled; unreadable files are skipped, counted and listed
 (``--errors FILE`` writes them all). ``--index ivfpq`` serves large collections
 from a FAISS IVF-PQ index; ``--check`` reports its recall against exact search.
+``--ray`` reads and encodes on a Ray cluster and merges the shards it writes.
 """
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="vector search: exact (default for a new database) or FAISS IVF-PQ")
     parser.add_argument("--check", action="store_true", help="report search recall@10 against exact search")
     parser.add_argument("--errors", metavar="FILE", help="write every skipped file and its reason (TSV)")
+    ray = parser.add_argument_group("scale-out (Ray Data; see docs/guides/scale-out.md)")
+    ray.add_argument("--ray", action="store_true",
+                     help="read and encode with Ray Data actors (--workers of them), merge their shards here")
+    ray.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (auto, ray://host:10001; "
+                                                             "default: a local cluster)")
+    ray.add_argument("--shards", metavar="DIR", help="where the Parquet shards go (every node must reach it; "
+                                                      "default: a temporary folder beside --db)")
+    ray.add_argument("--ray-gpus", type=float, default=0, metavar="N", help="GPUs per encoding actor (default: 0)")
     add_json_arg(parser)
 
 
@@ -41,8 +50,15 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.workers < 0:
         raise ConfigError("--batch-size must be at least 1 and --workers at least 0",
                           f"got --batch-size {args.batch_size} --workers {args.workers}")
-    summary = Indexer(args.db, args.backbone, args.device, batch_size=args.batch_size, workers=args.workers,
-                      kind=args.kind).run(args.folder, check=args.check)
+    options = dict(batch_size=args.batch_size, workers=args.workers, kind=args.kind)
+    if args.ray:
+        from calibclip.index.distributed import RayIndexer
+
+        indexer = RayIndexer(args.db, args.backbone, args.device, address=args.ray_address, shards=args.shards,
+                             gpus_per_worker=args.ray_gpus, **options)
+    else:
+        indexer = Indexer(args.db, args.backbone, args.device, **options)
+    summary = indexer.run(args.folder, check=args.check)
     if args.errors:
         Path(args.errors).write_text("".join(f"{p}\t{r}\n" for p, r in sorted(summary.skipped.items())),
                                      encoding="utf-8")
