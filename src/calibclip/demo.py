@@ -113,12 +113,14 @@ def _tigr_gallery(tigr: TigrSet, scores: dict[str, np.ndarray], rows: list[dict]
     return out
 
 
-def run_demo(out_dir: str | Path = "calibclip-demo", backbone_spec: str = "tiny", device: str = "auto",
+def run_demo(out_dir: str | Path | None = None, backbone_spec: str = "tiny", device: str = "auto",
              cache_dir: str | Path | None = None, num_examples: int = 3, top: int = 5) -> DemoResult:
     """Generate/reuse the demo sets, evaluate every method, write ``report.html`` and ``metrics.json``.
 
+    The report goes to ``out_dir``, by default ``<cache>/report`` (never the working directory).
+
     Example:
-        >>> result = run_demo("out/demo")
+        >>> result = run_demo()
         >>> result.metrics["calibrated"]["pedes"]["rank1"], result.report
     """
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -132,7 +134,7 @@ def run_demo(out_dir: str | Path = "calibclip-demo", backbone_spec: str = "tiny"
         metrics = {name: {"pedes": person_retrieval_metrics(pedes_scores[name], split.caption_pids,
                                                              split.image_pids),
                           "tigr": tigr_metrics[name]} for name in METHODS}
-        out = Path(out_dir)
+        out = Path(out_dir) if out_dir else cache / "report"
         tables = [Table("Person retrieval (synthetic CUHK-PEDES format)",
                         metrics_table({m: metrics[m]["pedes"] for m in METHODS}, PEDES_COLUMNS)),
                   Table("Compositional queries (synthetic TIGR format)",

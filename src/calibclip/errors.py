@@ -21,6 +21,9 @@ class CalibclipError(Exception):
         text = self.message if not self.hint else f"{self.message} ({self.hint})"
         return " ".join(text.split())
 
+    def __str__(self) -> str:  # what Python shows is what the CLI prints after "error: "
+        return self.one_line()
+
 
 class SpecError(CalibclipError):
     """A backbone spec string that cannot be parsed or names nothing registered."""

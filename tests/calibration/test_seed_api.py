@@ -41,7 +41,7 @@ def test_base_yaml_equals_the_typed_defaults():
 @pytest.mark.parametrize("name", ["cuhkpedes", "icfgpedes", "rstpreid"])
 def test_dataset_configs_extend_base(name):
     cfg = load_seed_config(CONFIGS / f"{name}.yaml")
-    assert (cfg.dataset.name, cfg.dataset.layout, cfg.dataset.split) == (name, name, "test")
+    assert (cfg.dataset.name, cfg.dataset.layout, cfg.dataset.split) == (name, None, "test")  # layout: detected
     assert dataclasses.replace(cfg, dataset=DatasetCfg(), train={}) == SeedConfig()
 
 

@@ -71,9 +71,25 @@ def test_csdclip_table_with_rule_rewriter_chinese_and_calibration(tigr, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "6 queries (zh)" in out and "rewriter rule" in out
+    assert out.splitlines()[0].startswith("tiny:none | ")  # the backbone that ran, not "tiny ViT-B/16"
     header = next(line for line in out.splitlines() if line.startswith("metric"))
-    assert header.split() == ["metric", "baseline", "calibrated", "composite+calibrated", "Δ"]
+    assert header.split() == ["metric", "baseline", "calibrated", "composite", "composite+calibrated", "Δ"]
     assert any(line.startswith("NIPR@10 ") for line in out.splitlines())
+
+
+def test_dump_with_calibrate_writes_every_documented_matrix(tigr, tmp_path, capsys):
+    plain, calibrated = tmp_path / "plain", tmp_path / "calibrated"
+    data = ["--dataset_path", str(tigr / "six" / "en_six.jsonl"), *TINY, "--rewriter", "rule", "--json"]
+    assert main([*data, "--dump", str(plain)]) == 0
+    assert main([*data, "--calibrate", "--dump", str(calibrated)]) == 0
+    names = {p.name for p in calibrated.glob("sims_*.npy")}
+    assert names == {"sims_baseline.npy", "sims_calibrated.npy", "sims_composite.npy",
+                     "sims_composite_calibrated.npy"}
+    # CsdCLIP alone is the same whether or not CalibCLIP is also computed
+    np.testing.assert_allclose(np.load(calibrated / "sims_composite.npy"), np.load(plain / "sims_composite.npy"),
+                               rtol=0, atol=1e-5)
+    assert not np.allclose(np.load(calibrated / "sims_composite.npy"),
+                           np.load(calibrated / "sims_composite_calibrated.npy"))
 
 
 def _cli(*args):

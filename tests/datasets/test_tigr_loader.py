@@ -226,7 +226,10 @@ def test_layout_errors(tmp_path, tiny_root):
 
 
 @pytest.mark.parametrize("line, match", [("{not json", "en_bad.jsonl:2"), ('{"text": "x"}', "missing key"),
-                                         ('{"text_id": "q", "text": ""}', "empty")])
+                                         ('{"text_id": "q", "text": ""}', "empty"),
+                                         ('{"text_id": "q7", "text": " | Time: night | Multi-agent logical '
+                                          'relationship analysis: -AND: < a man >"}',
+                                          r"en_bad.jsonl:2: text_id q7: empty query")])
 def test_malformed_jsonl_names_file_and_line(tiny_root, tmp_path, line, match):
     bad = tmp_path / "en_bad.jsonl"
     good = json.dumps({"text_id": "q", "text": "fine", "image_ids": []})

@@ -35,12 +35,18 @@ def test_demo_report_shows_thumbnails_for_each_method(demo_run):
     assert "composite+calibrated" in page
 
 
-def test_demo_reuses_cached_data(demo_run):
+def test_demo_reuses_cached_data_and_writes_the_report_under_the_cache(demo_run):
     out, _ = demo_run
-    stamp = {p: p.stat().st_mtime for p in (out / "cache").rglob("*.json")}
-    again = subprocess.run([sys.executable, "-m", "calibclip.cli.main", "demo", "--out", str(out / "again"),
-                            "--cache-dir", str(out / "cache"), "--device", "cpu"],
-                           capture_output=True, text=True, timeout=600)
+    def data_stamps() -> dict:
+        return {p: p.stat().st_mtime for p in (out / "cache").rglob("*.json") if "report" not in p.parts}
+
+    stamp = data_stamps()
+    cwd = out / "cwd"
+    cwd.mkdir()
+    again = subprocess.run([sys.executable, "-m", "calibclip.cli.main", "demo", "--cache-dir", str(out / "cache"),
+                            "--device", "cpu"], capture_output=True, text=True, timeout=600, cwd=cwd)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "report:" in again.stdout
-    assert stamp == {p: p.stat().st_mtime for p in (out / "cache").rglob("*.json")}
+    report = out / "cache" / "report" / "report.html"
+    assert f"report: {report}" in again.stdout.splitlines() and report.is_file()
+    assert list(cwd.iterdir()) == []  # nothing written where the command was run
+    assert stamp == data_stamps()  # the generated data is reused, not rewritten

@@ -61,7 +61,10 @@ def doc_workspace(doc_data, tmp_path, monkeypatch) -> tuple[Path, dict[str, str]
         (work / name).symlink_to(REPO / name)
     cache = tmp_path / "cache"
     monkeypatch.setenv("CALIBCLIP_CACHE", str(cache))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # examples never download
     env = dict(os.environ, CALIBCLIP_CACHE=str(cache), COLUMNS="100",
                PATH=f"{_shims(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])))
+               HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])))
     return work, env

@@ -96,10 +96,12 @@ def test_loader_transform_of_the_wrong_size_is_refused(tiny, cuhk):
         Evaluator(tiny, device="cpu").evaluate(loader)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
-def test_cuda_request_without_cuda_is_one_clear_error(tiny):
-    with pytest.raises(ConfigError, match="device .cuda. is not available here"):
-        Evaluator(tiny, device="cuda")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
+def test_cuda_request_without_cuda_falls_back_to_cpu_with_a_warning(tiny, caplog):
+    with caplog.at_level("WARNING"):
+        evaluator = Evaluator(tiny, device="cuda")
+    assert evaluator.device == torch.device("cpu")
+    assert "CUDA is not available here: running on the CPU" in caplog.text
 
 
 def test_streamed_evaluation_writes_the_same_matrices_to_disk(evaluation, tiny, cuhk, tmp_path):

@@ -10,12 +10,15 @@ Example:
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from calibclip.backbones.base import Backbone, split_words
 from calibclip.backbones.spec import parse_spec
 from calibclip.registry import Registry
 
+log = logging.getLogger(__name__)
 BACKBONES = Registry("backbone family")
 BACKBONES.register("tiny", "calibclip.backbones.tiny:TinyBackbone")
 BACKBONES.register("openclip", "calibclip.backbones.openclip:OpenClipBackbone")
@@ -26,17 +29,32 @@ BACKBONES.register("fgclip", "calibclip.backbones.fgclip:FgClipBackbone")
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else CPU."""
+    """``auto`` picks CUDA when available, else CPU; ``cuda`` on a machine without CUDA runs on the CPU.
+
+    The fallback logs a warning, so code written for a GPU (the seed README's
+    ``Evaluator(model, device="cuda")``) runs as printed on a CPU machine.
+    """
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        log.warning("device %r requested but CUDA is not available here: running on the CPU", str(device))
+        return torch.device("cpu")
+    return resolved
 
 
 def load_backbone(spec: str, device: str | torch.device | None = "auto") -> Backbone:
-    """Create a backbone adapter from a spec string (see ``calibclip.backbones.spec``)."""
+    """Create a backbone adapter from a spec string (see ``calibclip.backbones.spec``).
+
+    Local files and caches come first; a hub name that is not cached fails at once, with one
+    line, when the hub cannot be reached (whatever ``HF_HUB_OFFLINE`` says).
+    """
+    from calibclip.backbones.hub import hub_access
+
     parsed = parse_spec(spec)
     adapter = BACKBONES.get(parsed.family)
-    return adapter.load(parsed, resolve_device(device))
+    with hub_access():
+        return adapter.load(parsed, resolve_device(device))
 
 
 def list_backbones() -> list[str]:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from calibclip.backbones.base import Backbone, VitParts
+from calibclip.backbones.hub import why_not_downloaded
 from calibclip.errors import CheckpointMismatch, NotApplicable, SpecError, WeightsNotFound
 from calibclip.types import BackboneSpec
 
@@ -65,7 +66,7 @@ def _from_source(loader: Callable[..., Any], source: str, what: str) -> Any:
         return loader(source)
     except (OSError, ValueError) as exc:
         raise WeightsNotFound(f"hub model {source!r}: {what} is not cached and cannot be downloaded "
-                              f"({_first_line(exc)})", LOCAL_HINT) from exc
+                              f"({why_not_downloaded(exc)})", LOCAL_HINT) from exc
 
 
 def _first_line(exc: BaseException) -> str:

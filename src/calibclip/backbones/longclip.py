@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from calibclip.backbones.openclip import OpenClipBackbone
-from calibclip.backbones.openclip_load import _check_arch, _import_open_clip
+from calibclip.backbones.openclip_load import _check_arch, import_open_clip
 from calibclip.backbones.weights_file import load_state, read_weights_file
 from calibclip.errors import CheckpointMismatch, SpecError, WeightsNotFound
 from calibclip.types import BackboneSpec
@@ -57,7 +57,7 @@ def _read_state(arch: str, weights: str | None) -> dict[str, torch.Tensor]:
 
 def create_long_clip(arch: str, weights: str | None) -> tuple[Any, Any, Any, int]:
     """open_clip ``CLIP`` (QuickGELU, 248 positions) + eval transform + tokenizer + embed dim."""
-    open_clip = _import_open_clip()
+    open_clip = import_open_clip()
     _check_arch(open_clip, arch)
     tokenizer = open_clip.get_tokenizer(arch, context_length=CONTEXT_LENGTH)
     if not isinstance(tokenizer, open_clip.tokenizer.SimpleTokenizer):

@@ -28,6 +28,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 
+from calibclip.backbones.hub import why_not_downloaded
 from calibclip.errors import CheckpointMismatch, SpecError, WeightsNotFound
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,16 @@ def resize_pos_embed(pos_embed: torch.Tensor, old_grid: Sequence[int], new_grid:
     return torch.cat([pos_embed[:prefix], grid])
 
 
-def _import_open_clip() -> Any:
+def import_open_clip(needed_by: str = "the 'openclip' backbone") -> Any:
+    """``open_clip``, or a one-line ``SpecError`` saying how to install it (not a bare ModuleNotFoundError)."""
     try:
         import open_clip
+        import open_clip.model
+        import open_clip.tokenizer
     except ImportError as exc:
-        raise SpecError("the 'openclip' backbone needs open_clip", "pip install 'calibclip[openclip]'") from exc
+        raise SpecError(f"{needed_by} needs open_clip, which is not installed (missing module {exc.name!r})",
+                        "pip install 'open_clip_torch>=2.24'; it is a calibclip dependency, so installing "
+                        "calibclip installs it") from exc
     return open_clip
 
 
@@ -158,7 +164,7 @@ def _download(open_clip: Any, arch: str, tag: str, tag_cfg: dict) -> Path:
         file = file or (os.path.basename(tag_cfg["url"]) if not repo and tag_cfg.get("url") else HUB_FILE)
         raise WeightsNotFound(
             f"cannot get open_clip weights {arch}/{tag}: not cached and not downloadable "
-            f"({type(exc).__name__})",
+            f"({why_not_downloaded(exc)})",
             f"download {file} from {where} and pass openclip:{arch}:{tag}=/path/to/{file}") from exc
 
 
@@ -224,7 +230,7 @@ class OpenClipParts(NamedTuple):
 def create_open_clip(arch_field: str, weights: str | None,
                      image_size: Sequence[int] | None = None) -> OpenClipParts:
     """Build model, eval transform and tokenizer from the spec's ``ARCH[@HxW]`` and weights fields."""
-    open_clip = _import_open_clip()
+    open_clip = import_open_clip()
     arch, image_size = _split_arch(arch_field, image_size)
     _check_arch(open_clip, arch)
     if image_size is not None:

@@ -92,12 +92,11 @@ def _gallery_rows(backbone, cfg: BenchConfig, calib: CalibrationConfig, size: in
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Run every measurement; returns the JSON report (see ``docs/benchmarks.md`` for each field)."""
-    from calibclip.backbones import load_backbone
-    from calibclip.calibration.model import check_device
+    from calibclip.backbones import load_backbone, resolve_device
 
     cfg = check_bench_config(cfg)
     _set_threads(cfg.threads)
-    device = check_device(cfg.device)
+    device = resolve_device(cfg.device)
     backbone = load_backbone(cfg.backbone, device)
     sync = cuda_sync(device)
     if device.type == "cuda":

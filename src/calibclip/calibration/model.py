@@ -28,7 +28,9 @@ from torch import nn
 
 from calibclip.calibration.checkpoints import (CHECKPOINT_FORMAT, Checkpoint, is_tiny_file, load_clip_weights,
                                               read_checkpoint)
+from calibclip.backbones import resolve_device
 from calibclip.backbones.base import Backbone
+from calibclip.backbones.openclip_load import import_open_clip
 from calibclip.calibration.seed_config import SEED_BACKBONE, DataCfg, ModelCfg, SeedConfig, seed_config_dict
 from calibclip.config import CalibrationConfig, apply_overrides, from_dict
 from calibclip.errors import CheckpointMismatch, ConfigError, WeightsNotFound
@@ -40,6 +42,8 @@ _HEAD_WIDTH = 64  # OpenAI CLIP: vision heads = width / 64
 _ARCH_KEYS = ("embed_dim", "vision_layers", "vision_width", "vision_patch_size", "text_layers",
               "text_width", "text_heads", "vocab_size")
 
+
+NEEDS = "the seed CalibCLIP model (build_calibclip, scripts/evaluate.py)"
 
 class CalibCLIP(nn.Module):
     """A CLIP ViT plus the CalibCLIP settings it is evaluated with.
@@ -55,8 +59,6 @@ class CalibCLIP(nn.Module):
     def __init__(self, clip: nn.Module, config: SeedConfig, source: str = "none",
                  cve_head: nn.Module | None = None) -> None:
         super().__init__()
-        from open_clip.tokenizer import SimpleTokenizer
-
         from calibclip.backbones.openclip import OpenClipBackbone
         from calibclip.datasets.transforms import build_transforms
 
@@ -65,7 +67,8 @@ class CalibCLIP(nn.Module):
         spec = BackboneSpec(family="calibclip", arch="CalibCLIP", weights=source, raw=f"calibclip:{source}")
         self.backbone = OpenClipBackbone(
             spec, _device_of(clip), clip, build_transforms(is_train=False, image_size=config.data.image_size),
-            SimpleTokenizer(context_length=config.data.max_length), config.model.embed_dim)
+            import_open_clip(NEEDS).tokenizer.SimpleTokenizer(context_length=config.data.max_length),
+            config.model.embed_dim)
         self.cve_head = cve_head
         if cve_head is not None:
             from calibclip.backbones.cve_head import CveBackbone
@@ -136,16 +139,6 @@ def _device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def check_device(device: str | torch.device | None) -> torch.device:
-    """Resolve ``auto`` and refuse a CUDA device on a machine without one (one line, not a torch assert)."""
-    from calibclip.backbones import resolve_device
-
-    resolved = resolve_device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {str(device)!r} is not available here", "use --device cpu (or auto)")
-    return resolved
-
-
 def build_calibclip(pretrained: str | Path | None = None, embed_dim: int | None = None,
                     vision_layers: int | None = None, text_layers: int | None = None, *,
                     config: SeedConfig | None = None, device: str | torch.device = "cpu",
@@ -168,6 +161,7 @@ def build_calibclip(pretrained: str | Path | None = None, embed_dim: int | None 
     Raises:
         CheckpointMismatch: the file's weights do not fit the requested architecture.
     """
+    import_open_clip(NEEDS)  # before anything else: a missing dependency is the first thing to fix
     source = "none" if pretrained is None or str(pretrained) == "none" else str(pretrained)
     ckpt = None if source == "none" else read_checkpoint(source)
     overrides = dict(kw, embed_dim=embed_dim, vision_layers=vision_layers, text_layers=text_layers)
@@ -175,7 +169,7 @@ def build_calibclip(pretrained: str | Path | None = None, embed_dim: int | None 
     clip = _build_clip(cfg)
     if ckpt is not None:
         load_clip_weights(clip, ckpt)
-    return CalibCLIP(clip, cfg, source, _cve_head(ckpt, cfg)).to(check_device(device)).eval()
+    return CalibCLIP(clip, cfg, source, _cve_head(ckpt, cfg)).to(resolve_device(device)).eval()
 
 
 def _cve_head(ckpt: Checkpoint | None, cfg: SeedConfig) -> nn.Module | None:
@@ -199,7 +193,7 @@ def load_seed_model(cfg: SeedConfig, checkpoint: str | Path | None = None,
     """
     from calibclip.backbones import load_backbone
 
-    device = check_device(device)
+    device = resolve_device(device)
     if cfg.backbone != SEED_BACKBONE:
         if checkpoint is not None:
             raise ConfigError(f"--checkpoint applies to the calibclip model, not to backbone {cfg.backbone!r}",
@@ -245,7 +239,8 @@ def _check_same_arch(cfg: SeedConfig, saved: SeedConfig, path: str) -> None:
 
 def _build_clip(cfg: SeedConfig) -> nn.Module:
     """open_clip ``CLIP`` of the configured shape, seeded so two random builds agree."""
-    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+    open_clip = import_open_clip(NEEDS)
+    CLIP, CLIPTextCfg, CLIPVisionCfg = open_clip.model.CLIP, open_clip.model.CLIPTextCfg, open_clip.model.CLIPVisionCfg
 
     model, (height, width) = cfg.model, cfg.data.image_size
     _check_shape(model, height, width)
@@ -272,4 +267,4 @@ def _check_shape(model: ModelCfg, height: int, width: int) -> None:
             raise ConfigError(message, "fix the model:/data: section of the config")
 
 
-__all__ = ["CalibCLIP", "build_calibclip", "load_seed_model", "check_device"]
+__all__ = ["CalibCLIP", "build_calibclip", "load_seed_model"]

@@ -24,9 +24,8 @@ from calibclip.errors import ConfigError
 # ``backbone:`` value meaning "the CLIP ViT described by ``model:``, built by build_calibclip".
 SEED_BACKBONE = "calibclip"
 
-# Seed dataset names (``--datasets cuhkpedes icfgpedes rstp``) → dataset layout names.
-DATASET_LAYOUTS = {"cuhkpedes": "cuhkpedes", "icfgpedes": "icfgpedes", "rstp": "rstpreid",
-                   "rstpreid": "rstpreid"}
+# Seed dataset names (``--datasets cuhkpedes icfgpedes rstp``); each folder's layout is detected.
+DATASET_NAMES = ("cuhkpedes", "icfgpedes", "rstp", "rstpreid")
 
 
 @dataclass

@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     tigr = load_tigr(args.dataset_path, args.lang, gallery_limit=args.gallery_limit)
     try:
         rewriter = rewriter_from_args(args, tigr.queries)
-        backbone = load_backbone(model_spec(args.model_name, args.model_scale, args.weights), device_for(args.gpu))
+        spec = model_spec(args.model_name, args.model_scale, args.weights)
+        backbone = load_backbone(spec, device_for(args.gpu))
         ks = tuple(sorted({1, 5, 10, args.num_res}))
         result = evaluate_tigr(backbone, tigr, rewriter, composite_cfg, ks,
                                calibration_cfg if args.calibrate else None, args.num_res, args.workers)
@@ -97,14 +98,14 @@ def run(args: argparse.Namespace) -> int:
         _write_lines(Path(args.output), [json.dumps(row, ensure_ascii=False) for row in result["rows"]])
     if args.dump:
         _dump(Path(args.dump), tigr, result["scores"])
-    _render(args, result)
+    _render(args, result, spec)
     return 0
 
 
-def _render(args: argparse.Namespace, result: dict) -> None:
+def _render(args: argparse.Namespace, result: dict, spec: str) -> None:
     methods = list(result["scores"])
     if args.json:
-        print_json({"info": result["info"], **{m: result[m] for m in methods}})
+        print_json({"info": {"backbone": spec, **result["info"]}, **{m: result[m] for m in methods}})
         return
     names = [k for k, v in result[methods[0]].items() if isinstance(v, float)]
     rows = []
@@ -113,7 +114,7 @@ def _render(args: argparse.Namespace, result: dict) -> None:
         row["Δ"] = result[methods[-1]][name] - result["baseline"][name]
         rows.append(row)
     info = result["info"]
-    print(f"{args.model_name} {args.model_scale} | {info['queries']} queries ({info['lang']}), gallery "
+    print(f"{spec} | {info['queries']} queries ({info['lang']}), gallery "
           f"{info['gallery']} ({info['skipped_images']} unreadable) | rewriter {info['rewriter']}")
     print(format_table(rows))
 

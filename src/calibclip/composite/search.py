@@ -37,6 +37,8 @@ class CompositeResult:
         baseline: plain scores of each raw query.
         composite: composite scores (over calibrated clause scores when calibration is on).
         calibrated: CalibCLIP scores of each raw query (float64, see ``rerank``), or None without calibration.
+        plain_composite: with calibration, the composite scores over the *plain* clause
+            scores (CsdCLIP alone); None without calibration (``composite`` is that then).
         explanations: per query, for its top ``explain_top`` composite results:
             ``{"index", "score", "and": {clause: sim}, "not": {clause: sim}}``.
     """
@@ -45,6 +47,7 @@ class CompositeResult:
     baseline: np.ndarray
     composite: np.ndarray
     calibrated: np.ndarray | None = None
+    plain_composite: np.ndarray | None = None
     explanations: list[list[dict]] = field(default_factory=list)
 
 
@@ -137,10 +140,14 @@ class CompositeSearcher:
         layout, clause_rows = _layout(clauses, rows)
         raw = np.array([rows[c.raw] for c in clauses])
         optimized = np.array([rows[c.optimized] for c in clauses])
-        composite = composite_scores(source[raw], source[optimized], source[clause_rows], layout, cfg or self.cfg)
+
+        def combined(matrix: np.ndarray) -> np.ndarray:
+            return composite_scores(matrix[raw], matrix[optimized], matrix[clause_rows], layout, cfg or self.cfg)
+
         calibrated = None if scores.calibrated is None else scores.calibrated[raw]
         result = CompositeResult(clauses=clauses, baseline=scores.plain[raw].astype(np.float32),
-                                 composite=composite, calibrated=calibrated)
+                                 composite=combined(source), calibrated=calibrated,
+                                 plain_composite=None if calibrated is None else combined(scores.plain))
         _push_down(result, list(skipped))
         result.explanations = _explain(result, source, rows, explain_top)
         return result
@@ -170,7 +177,7 @@ def _push_down(result: CompositeResult, skipped: list[int]) -> None:
     """Score gallery rows without an image below every real candidate, in every matrix."""
     if not skipped:
         return
-    for scores in (result.baseline, result.composite, result.calibrated):
+    for scores in (result.baseline, result.composite, result.calibrated, result.plain_composite):
         if scores is not None and scores.size:
             scores[:, skipped] = np.delete(scores, skipped, axis=1).min(initial=0.0) - 1.0
 

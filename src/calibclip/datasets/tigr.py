@@ -138,6 +138,9 @@ def read_queries(path: Path) -> list[TigrQuery]:
                 detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc).split("\n")[0]
                 raise CorruptData(f"{path}:{number}: bad TIGR record ({detail})",
                                   'each line must be {"text_id", "text", "image_ids", "image_xiangsi_ids"}') from exc
+            if not queries[-1].clauses.raw.strip():  # found here, not after the gallery is encoded
+                raise CorruptData(f"{path}:{number}: text_id {queries[-1].text_id}: empty query (nothing before "
+                                  "the first '|' of its text line)", "give the record its query text, or remove it")
     if not queries:
         raise DatasetLayoutError(f"{path} holds no queries", "check that the right file was passed")
     return queries

@@ -53,11 +53,10 @@ def encode_tigr_gallery(backbone: Backbone, tigr_set: "TigrSet", calibration: Ca
 
 def method_scores(result: CompositeResult) -> dict[str, np.ndarray]:
     """Score matrices by method name, in display order."""
-    scores = {"baseline": result.baseline}
-    if result.calibrated is not None:
-        scores["calibrated"] = result.calibrated
-    scores["composite+calibrated" if result.calibrated is not None else "composite"] = result.composite
-    return scores
+    if result.calibrated is None:
+        return {"baseline": result.baseline, "composite": result.composite}
+    return {"baseline": result.baseline, "calibrated": result.calibrated, "composite": result.plain_composite,
+            "composite+calibrated": result.composite}
 
 
 def tigr_metrics(scores: np.ndarray, gains: Sequence[dict[int, float]], ks: Sequence[int]) -> dict[str, Any]:
@@ -90,8 +89,8 @@ def evaluate_tigr(backbone: Backbone, tigr_set: "TigrSet", rewriter: Rewriter, c
     """Baseline vs composite (vs calibrated) over the whole TIGR gallery.
 
     Returns:
-        ``baseline``, ``composite`` (or ``calibrated`` and ``composite+calibrated``)
-        metric dicts in percent; ``rows``: per query the top ``num_res`` composite
+        ``baseline`` and ``composite`` (plus ``calibrated`` and ``composite+calibrated``
+        with ``calibration``) metric dicts in percent; ``rows``: per query the top ``num_res`` composite
         results with grade and clause scores; ``scores``: the (Q, G) matrices;
         ``info``: counts.
 

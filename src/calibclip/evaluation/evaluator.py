@@ -185,15 +185,16 @@ class Evaluator:
 
     def __init__(self, model: Model, device: str | torch.device = "auto", cfg: CalibrationConfig | None = None,
                  batch_size: int = 128) -> None:
-        from calibclip.calibration.model import check_device
+        from calibclip.backbones import resolve_device
 
-        device = check_device(device)
+        device = resolve_device(device)
         if hasattr(model, "to"):
             model.to(device)
         elif device != model.device:
             raise ConfigError(f"the backbone lives on {model.device}, the evaluator was asked for {device}",
                               "load it there: load_backbone(spec, device)")
         self.model = model
+        self.device = device
         self.cfg = cfg
         self.batch_size = batch_size
 

@@ -9,7 +9,8 @@ HELP = "run the embedded default end to end (bundled tiny model + generated data
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="calibclip-demo", help="report folder (default: ./calibclip-demo)")
+    parser.add_argument("--out", default=None,
+                        help="report folder (default: the cache folder's report/, ~/.cache/calibclip/demo/report)")
     parser.add_argument("--cache-dir", default=None,
                         help="where the generated demo data is kept (default: ~/.cache/calibclip/demo)")
     add_backbone_arg(parser)
