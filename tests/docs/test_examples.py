@@ -34,8 +34,11 @@ RUNNABLE = [p for p in PAGES if any((b.lang == "python" and b.mark != "skip") or
 
 @pytest.mark.parametrize("page", RUNNABLE)
 def test_page_examples_run(page, doc_workspace):
+    from calibclip.datasets import lmdb_store
+
     work, env = doc_workspace
     assert run_page(blocks_of(page), work, env) > 0
+    assert not lmdb_store._envs, "the page's examples left a TIGR store open (close what you open)"
 
 
 def test_a_broken_python_block_fails(doc_workspace, tmp_path):
@@ -67,3 +70,4 @@ def test_console_error_lines_are_compared(doc_workspace):
     work, env = doc_workspace
     with pytest.raises(DocExampleFailed, match="did not print the documented line"):
         run_page(parse_blocks(text, "page.md"), work, env)
+
