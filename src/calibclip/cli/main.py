@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "demo": "demo",
     "bench": "bench",
+    "export-qdrant": "export_qdrant",
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from calibclip.cli.commands.export_qdrant import add_qdrant_args
 from calibclip.cli.commands.rewrite import add_rewriter_args, rewriter_from_args
 from calibclip.cli.common import add_device_arg, add_json_arg, print_json, print_table
 
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-score", type=float, default=None, metavar="S",
                         help="only results whose match (relevance z-score vs reference captions) is at least S")
     parser.add_argument("--image", metavar="PATH", help="search by an example image instead of text")
+    add_qdrant_args(parser, required=False)
     add_device_arg(parser)
     add_json_arg(parser)
 
@@ -39,7 +41,12 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.query is None) == (args.image is None):
         raise BadQuery("give either a text query or --image PATH", 'e.g. calibclip search "a red car" --db photos.db')
-    searcher = Searcher(args.db, device=args.device)
+    if args.qdrant:  # candidates from Qdrant (calibclip export-qdrant), reranked here
+        from calibclip.vectordb import QdrantSearcher, qdrant_client
+
+        searcher = QdrantSearcher(args.db, qdrant_client(args.qdrant), args.collection, device=args.device)
+    else:
+        searcher = Searcher(args.db, device=args.device)
     try:
         rewriter = rewriter_from_args(args) if args.composite else "rule"
         result = searcher.search(args.query, image=args.image, k=args.k, calibrate=args.calibrate,
