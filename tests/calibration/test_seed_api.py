@@ -144,3 +144,19 @@ def test_load_seed_model_picks_calibclip_or_a_backbone():
         load_seed_model(small, None, "cpu")
     with pytest.raises(ConfigError, match="--checkpoint applies to the calibclip model"):
         load_seed_model(dataclasses.replace(small, backbone="tiny:none"), "w.pth", "cpu")
+
+
+def test_quick_gelu_is_part_of_the_architecture(tmp_path):
+    """OpenAI weights need QuickGELU (the default); open_clip weights trained with GELU (LAION) need it off."""
+    from open_clip.transformer import QuickGELU
+
+    from calibclip import build_calibclip
+    from calibclip.errors import CheckpointMismatch
+
+    gelu = build_calibclip(**SMALL, quick_gelu=False)
+    assert isinstance(gelu.clip.visual.transformer.resblocks[0].mlp.gelu, torch.nn.GELU)
+    assert isinstance(build_calibclip(**SMALL).clip.visual.transformer.resblocks[0].mlp.gelu, QuickGELU)
+    path = gelu.save(tmp_path / "gelu.pth")
+    assert build_calibclip(pretrained=path).config.model.quick_gelu is False
+    with pytest.raises(CheckpointMismatch, match="model.quick_gelu=False, the model asks for True"):
+        build_calibclip(pretrained=path, quick_gelu=True)

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 _HEAD_WIDTH = 64  # OpenAI CLIP: vision heads = width / 64
 _ARCH_KEYS = ("embed_dim", "vision_layers", "vision_width", "vision_patch_size", "text_layers",
-              "text_width", "text_heads", "vocab_size")
+              "text_width", "text_heads", "vocab_size", "quick_gelu")
 
 
 NEEDS = "the seed CalibCLIP model (build_calibclip, scripts/evaluate.py)"
@@ -250,7 +250,7 @@ def _build_clip(cfg: SeedConfig) -> nn.Module:
                        heads=model.text_heads, layers=model.text_layers)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return CLIP(model.embed_dim, vision, text, quick_gelu=True)
+        return CLIP(model.embed_dim, vision, text, quick_gelu=model.quick_gelu)
 
 
 def _check_shape(model: ModelCfg, height: int, width: int) -> None:

@@ -69,6 +69,7 @@ class ModelCfg:
     text_width: int = 512               # text transformer width
     text_heads: int = 8                 # text attention heads
     vocab_size: int = 49408             # CLIP BPE vocabulary
+    quick_gelu: bool = True             # OpenAI's activation; false for open_clip weights trained with GELU (LAION)
     cve: CveCfg = field(default_factory=CveCfg)
     dcc: DccCfg = field(default_factory=DccCfg)
 
