@@ -61,6 +61,15 @@ def build_trainee(cfg: TrainConfig, captions: list[str], device: torch.device) -
     return (_tiny(cfg, captions, device) if cfg.backbone == "tiny" else _calibclip(cfg, device))
 
 
+def input_size(cfg: TrainConfig) -> tuple[int, int]:
+    """(H, W) the model to train takes: the init checkpoint's for tiny fine-tuning, else the config's."""
+    if cfg.backbone == "tiny":
+        if cfg.init is None:
+            return tuple(cfg.model.image_size)
+        return tuple(load_tiny(_tiny_init(cfg.init))[0].cfg.image_size)
+    return tuple(seed_model_config(cfg).data.image_size)
+
+
 def build_model(cfg: TrainConfig, captions: list[str]) -> TinyCLIP:
     """A fresh TinyCLIP whose vocabulary is every training word."""
     arch = {k: v for k, v in to_dict(cfg.model).items() if k != "min_word_count"}
@@ -86,7 +95,7 @@ def _tiny(cfg: TrainConfig, captions: list[str], device: torch.device) -> Traine
     if cfg.init is None:
         model, loaded = build_model(cfg, captions), None
     else:
-        model, loaded, _ = load_tiny(bundled_checkpoint() if cfg.init == "tiny" else cfg.init)
+        model, loaded, _ = load_tiny(_tiny_init(cfg.init))
     head = _head(cfg, loaded, model.cfg.vision_width, model.cfg.embed_dim)
     backbone: Backbone = TinyBackbone(BackboneSpec(family="tiny", raw="tiny:training"), device, model)
     if head is not None:
@@ -94,6 +103,10 @@ def _tiny(cfg: TrainConfig, captions: list[str], device: torch.device) -> Traine
     arch = {"tiny": model.cfg.to_dict(), "cve": to_dict(head.cfg) if head else None}
     return Trainee(backbone, backbone.trainable(), model.logit_scale, arch,
                    lambda path, extra: save_tiny_checkpoint(model, path, extra, head=head), "tiny.pt")
+
+
+def _tiny_init(init: str) -> Path:
+    return bundled_checkpoint() if init == "tiny" else Path(init)
 
 
 def _calibclip(cfg: TrainConfig, device: torch.device) -> Trainee:
@@ -110,4 +123,4 @@ def _calibclip(cfg: TrainConfig, device: torch.device) -> Trainee:
     return Trainee(model.backbone, model, model.clip.logit_scale, arch, model.save, "calibclip.pth")
 
 
-__all__ = ["Trainee", "build_trainee", "build_model", "new_head"]
+__all__ = ["Trainee", "build_trainee", "build_model", "new_head", "input_size"]

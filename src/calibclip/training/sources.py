@@ -17,6 +17,7 @@ import numpy as np
 from calibclip.errors import DatasetLayoutError
 from calibclip.training.config import TrainConfig
 from calibclip.training.data import PairSet, concat_pairs
+from calibclip.training.model import input_size
 from calibclip.training.synthetic import (default_data_dir, ensure_pedes, ensure_tigr, pedes_keys, pedes_pairs,
                                           pedes_recaptioner, seen_combinations, tigr_pairs)
 
@@ -43,17 +44,9 @@ def load_training_data(cfg: TrainConfig) -> TrainingData:
     return _folder(cfg) if cfg.data.root else _synthetic(cfg)
 
 
-def _image_size(cfg: TrainConfig) -> tuple[int, int]:
-    if cfg.backbone == "tiny":
-        return tuple(cfg.model.image_size)
-    from calibclip.training.config import seed_model_config
-
-    return tuple(seed_model_config(cfg).data.image_size)
-
-
 def _synthetic(cfg: TrainConfig) -> TrainingData:
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
-    size = _image_size(cfg)
+    size = input_size(cfg)
     pedes_root = ensure_pedes(data_dir, cfg.data.pedes_seed, cfg.data.pedes_ids)
     pedes = pedes_pairs(pedes_root, "train", size, joined=cfg.data.joined_captions)
     parts, keys = [pedes], pedes_keys(pedes_root, pedes)
@@ -77,7 +70,7 @@ def _synthetic(cfg: TrainConfig) -> TrainingData:
 
 
 def _folder(cfg: TrainConfig) -> TrainingData:
-    root, layout, size = Path(cfg.data.root), cfg.data.layout, _image_size(cfg)
+    root, layout, size = Path(cfg.data.root), cfg.data.layout, input_size(cfg)
     train = pedes_pairs(root, "train", size, layout=layout, lazy=True)
     val_split = "val"
     try:
