@@ -19,6 +19,7 @@ from calibclip.config import CalibrationConfig
 from calibclip.errors import ConfigError
 from calibclip.training.contrastive import ContrastiveTrainer, read_state
 from calibclip.training.curriculum import key_ids
+from calibclip.training.data import ImageFiles, iter_images
 from calibclip.training.model import build_trainee
 from calibclip.training.synthetic import pedes_keys, pedes_pairs
 
@@ -129,9 +130,13 @@ def test_random_vit_b16_starts_at_the_backbone_and_learns(tmp_path, small_config
     pixels = torch.rand(2, 3, 64, 32)
     trainee.module.eval()
     assert torch.equal(trainee.backbone.encode_image(pixels), trainee.backbone.inner.encode_image(pixels))
+    captions = ["a man in a red coat", "a woman in a blue dress", "a man with a black bag", "a woman in a green top"]
+    batch = trainee.backbone.tokenize(captions)
+    with torch.no_grad():  # training cuts the padding after the last end token: same embeddings (causal tower)
+        assert torch.allclose(trainee.backbone.text_features(batch), trainee.backbone.inner.model.encode_text(batch),
+                              atol=1e-5)
     trainer = ContrastiveTrainer(trainee, cfg, total_steps=10)
     images = torch.randint(0, 256, (4, 3, 64, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    captions = ["a man in a red coat", "a woman in a blue dress", "a man with a black bag", "a woman in a green top"]
     losses = [trainer.train_step(images, captions, torch.eye(4, dtype=torch.bool)) for _ in range(3)]
     assert losses[0] == pytest.approx(math.log(4), abs=0.2)      # chance level for a random model
     assert losses[2] < losses[1] < losses[0], losses
@@ -192,3 +197,14 @@ def test_cve_enabled_false_switches_a_trained_head_off(tmp_path):
     pixels = torch.rand(2, 3, 64, 32)
     assert torch.equal(off.encode_image(pixels), model.encode_image(pixels))
     assert not torch.allclose(build_calibclip(pretrained=path).encode_image(pixels), off.encode_image(pixels))
+
+
+def test_dataset_folder_images_decode_the_same_in_worker_processes(pedes_root):
+    pairs = pedes_pairs(pedes_root, "train", (64, 32), lazy=True)
+    assert isinstance(pairs.images, ImageFiles)
+    batches = [torch.tensor([0, 3, 5]), torch.tensor([2, 1])]
+    here = list(iter_images(pairs.images, batches, workers=0))
+    assert [tuple(b.shape) for b in here] == [(3, 3, 64, 32), (2, 3, 64, 32)] and here[0].dtype == torch.uint8
+    assert all(torch.equal(a, b) for a, b in zip(here, iter_images(pairs.images, batches, workers=1)))
+    eager = pedes_pairs(pedes_root, "train", (64, 32))
+    assert torch.equal(here[0], eager.images[batches[0]])
