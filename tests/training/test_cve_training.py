@@ -16,7 +16,7 @@ from calibclip.calibration.cve import calibrate_images
 from calibclip.calibration.model import build_calibclip
 from calibclip.cli.main import main
 from calibclip.config import CalibrationConfig
-from calibclip.errors import ConfigError
+from calibclip.errors import CheckpointMismatch, ConfigError
 from calibclip.training.contrastive import ContrastiveTrainer, read_state
 from calibclip.training.curriculum import key_ids
 from calibclip.training.data import ImageFiles, iter_images
@@ -71,6 +71,8 @@ def test_tiny_checkpoint_carries_the_head(tmp_path, small_config, pedes_root):
     assert torch.allclose(loaded.encode_image(pixels), trainee.backbone.encode_image(pixels), atol=3e-3)
     assert main(["evaluate", "--checkpoint", str(path), "--data_root", str(pedes_root), "--split", "val",
                  "--device", "cpu", "--json"]) == 0
+    with pytest.raises(CheckpointMismatch, match="is a tiny checkpoint"):
+        build_calibclip(pretrained=path)
 
 
 def _fixed_batch(pairs):

@@ -91,6 +91,11 @@ def _read_file(path: Path) -> tuple[Any, str]:
         raise CorruptData(f"cannot read checkpoint {path}: {' '.join(str(exc).split())[:160]}",
                           "the file is truncated, not a PyTorch/safetensors file, or holds Python objects; "
                           "re-save its state_dict") from exc
+    from calibclip.backbones.tiny import is_tiny_blob
+
+    if is_tiny_blob(blob):
+        raise CheckpointMismatch(f"{path} is a tiny checkpoint, not a CLIP ViT",
+                                 f"load it with load_backbone('tiny:{path}') or calibclip evaluate --checkpoint")
     is_ours = isinstance(blob, dict) and blob.get("format") == CHECKPOINT_FORMAT
     return blob, "calibclip" if is_ours else "state-dict"
 
