@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pilot-steps", type=int, default=10, help="timed steps per arm and curriculum stage")
     p.add_argument("--out", type=Path, default=Path("runs/measure"), help="run folders")
     p.add_argument("--data-dir", default=None, help="generated-data cache (default: ~/.cache/calibclip/train-data)")
+    p.add_argument("--reuse", action="store_true",
+                   help="no pilot, no training: evaluate the runs already in --out (steps and times from their files)")
     p.add_argument("--json", type=Path, help="write every number here")
     return p.parse_args(argv)
 
@@ -86,6 +88,16 @@ def run_arm(cfg: TrainConfig, out: Path, seed: int, steps: int) -> dict:
             "wall_s": time.monotonic() - wall, "best_val_rank1": result.best_val_rank1}
 
 
+def finished_run(out: Path) -> dict:
+    """A run written earlier: its checkpoint, steps and the seconds its epochs took."""
+    from calibclip.backbones.tiny import load_tiny_model
+
+    checkpoint = out / "tiny.pt"
+    extra = load_tiny_model(checkpoint)[1]
+    return {"checkpoint": str(checkpoint), "steps": extra["steps"], "cpu_s": float("nan"),
+            "wall_s": sum(h["seconds"] for h in extra["history"]), "best_val_rank1": extra["val_metrics"]["rank1"]}
+
+
 def evaluate(checkpoint: str, roots: dict[int, Path]) -> dict[int, dict]:
     """Every eval seed: plain and calibrated metrics, overall and on unseen combinations."""
     spec = f"tiny:{checkpoint}"
@@ -116,14 +128,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.data_dir:
             plain_cfg, calib_cfg = (dataclasses.replace(c, data_dir=args.data_dir) for c in (plain_cfg, calib_cfg))
         torch.set_num_threads(plain_cfg.threads)
-        data = load_training_data(plain_cfg)
-        costs = {"plain": pilot(plain_cfg, data, args.pilot_steps), "calib": pilot(calib_cfg, data, args.pilot_steps)}
-        steps = plain_cfg.optim.steps_per_epoch
-        calib_steps = round(steps * sum(costs["plain"]) / sum(costs["calib"]))
+        steps, calib_steps, costs = plain_cfg.optim.steps_per_epoch, None, {}
+        if not args.reuse:
+            data = load_training_data(plain_cfg)
+            costs = {arm: pilot(cfg, data, args.pilot_steps) for arm, cfg in (("plain", plain_cfg), ("calib", calib_cfg))}
+            calib_steps = round(steps * sum(costs["plain"]) / sum(costs["calib"]))
         runs, plain, calib = {}, [], []
         for seed in args.train_seeds:
-            runs[f"plain-s{seed}"] = run_arm(plain_cfg, args.out / f"plain-s{seed}", seed, steps)
-            runs[f"calib-s{seed}"] = run_arm(calib_cfg, args.out / f"calib-s{seed}", seed, calib_steps)
+            for arm, cfg, arm_steps in (("plain", plain_cfg, steps), ("calib", calib_cfg, calib_steps)):
+                out = args.out / f"{arm}-s{seed}"
+                runs[out.name] = finished_run(out) if args.reuse else run_arm(cfg, out, seed, arm_steps)
             plain.append(f"plain-s{seed}")
             calib.append(f"calib-s{seed}")
         data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
@@ -136,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return 2
     rows = summarise(results, plain, calib)
-    print(f"pilot CPU s/step per epoch: plain {costs['plain']}, CalibCLIP {costs['calib']}; "
-          f"steps per epoch: plain {steps}, CalibCLIP {calib_steps}")
+    if costs:
+        print(f"pilot CPU s/step per epoch: plain {costs['plain']}, CalibCLIP {costs['calib']}; "
+              f"steps per epoch: plain {steps}, CalibCLIP {calib_steps}")
     for name, run in runs.items():
         print(f"{name}: {run['steps']} steps, {run['cpu_s']:.0f} CPU s, {run['wall_s']:.0f} s wall")
     print(format_table(rows))
