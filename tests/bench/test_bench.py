@@ -42,7 +42,7 @@ def test_every_field_is_there(report):
             assert set(search) == {"batch", "exact_qps", "faiss_flat_qps", "ratio", "top10_agreement"}
         assert set(row["storage"]) == {"dim", "fp16_bytes_per_image", "ivfpq_bytes_per_image", "ivfpq"}
         assert set(row["storage"]["ivfpq"]) == {"lists", "nprobe", "code_bytes", "recall_at_10",
-                                                "recall_at_10_rescored", "candidates", "queries"}
+                                                "recall_at_10_rescored", "candidates", "vectors", "queries"}
     assert [t["target"] for t in report["targets"]] == [name for name, *_ in TARGETS]
 
 

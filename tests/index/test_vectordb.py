@@ -18,8 +18,8 @@ def index(micro_spec, tmp_path_factory):
 
 
 def _hits(searcher, method):
-    return [[(hit.id, hit.path, round(hit.score, 5), hit.baseline_rank) for hit in searcher.search(q, k=8, **method).hits]
-            for q in QUERIES]
+    return [[(hit.id, hit.path, round(hit.score, 5), hit.baseline_rank)
+             for hit in searcher.search(q, k=8, **method).hits] for q in QUERIES]
 
 
 @pytest.mark.parametrize("method", [{}, {"calibrate": True}, {"composite": True},
@@ -59,7 +59,8 @@ def test_fewer_candidates_than_images_still_give_the_exact_plain_and_calibrated_
     with Searcher(index / "photos.db", device="cpu") as local:
         cfg = dataclasses.replace(local.cfg, rerank_k=4)
     with Searcher(index / "photos.db", device="cpu", calibration=cfg) as local, \
-            vectordb.QdrantSearcher(index / "photos.db", client, candidates=10, device="cpu", calibration=cfg) as remote:
+            vectordb.QdrantSearcher(index / "photos.db", client, candidates=10, device="cpu",
+                                    calibration=cfg) as remote:
         for method in ({}, {"calibrate": True}):
             assert remote.search(QUERIES[1], k=4, **method).searched == 10
             got = [(h.id, round(h.score, 5), h.baseline_rank) for h in remote.search(QUERIES[1], k=4, **method).hits]

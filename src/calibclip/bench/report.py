@@ -47,8 +47,8 @@ def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [_row("image encode img/s: plain | calibrated", image["plain_img_s"], image["calibrated_img_s"]),
             _row("text encode q/s: plain | DCC", text["plain_q_s"], text["dcc_q_s"]),
             _row("index build img/s: model only | from JPEG", build["model_only_img_s"], build["build_img_s"]),
-            _row("bytes/image: fp16 vectors | index database", report["galleries"][0]["storage"]["fp16_bytes_per_image"],
-                 build["db_bytes_per_image"])]
+            _row("bytes/image: fp16 vectors | index database",
+                 report["galleries"][0]["storage"]["fp16_bytes_per_image"], build["db_bytes_per_image"])]
     for gallery in report["galleries"]:
         size, latency = f"N={gallery['size']:,}", gallery["query_latency"]
         for name, label in (("dcc_rerank", "DCC + rerank"), ("composite", "composite"),

@@ -77,7 +77,7 @@ def storage(gallery: GalleryFeatures, queries: torch.Tensor) -> dict[str, Any]:
             "ivfpq": {"lists": int(ivf.nlist), "nprobe": int(ivf.nprobe), "code_bytes": int(ivf.pq.code_size),
                       "recall_at_10": _recall(approximate.tolist(), exact),
                       "recall_at_10_rescored": _recall(rescored, exact), "candidates": CANDIDATES,
-                      "queries": len(queries)}}
+                      "vectors": size, "queries": len(queries)}}
 
 
 def _recall(found: list[list[int]], truth: list[list[int]]) -> float:

@@ -246,7 +246,8 @@ class CalibratedRetriever:
             else:
                 found = (self.backbone.embed_texts(texts, batch_size), None, [[] for _ in texts], texts)
         original, discriminative, words, masked = found  # cloned out here: plain tensors, not inference ones
-        return QueryFeatures(original.clone(), None if discriminative is None else discriminative.clone(), words, masked)
+        discriminative = None if discriminative is None else discriminative.clone()
+        return QueryFeatures(original.clone(), discriminative, words, masked)
 
     def score(self, texts: Sequence[str], gallery: GalleryFeatures | None = None,
               ablations: bool = False) -> dict[str, np.ndarray]:

@@ -11,7 +11,8 @@ with the vectors taken from the shards: the database ends up as a local run
 would leave it (same skips, same content dedup, one transaction per batch).
 
 Example:
-    >>> summary = RayIndexer("photos.db", "openclip:ViT-B-16:openai", address="auto").run("/shared/photos")  # doctest: +SKIP
+    >>> indexer = RayIndexer("photos.db", "openclip:ViT-B-16:openai", address="auto")  # doctest: +SKIP
+    >>> summary = indexer.run("/shared/photos")                                        # doctest: +SKIP
 """
 from __future__ import annotations
 
