@@ -28,6 +28,7 @@ import torch
 
 from calibclip.backbones.base import Backbone
 from calibclip.config import CalibrationConfig, from_dict
+from calibclip.index.encode import inference_context
 from calibclip.index.indexer import Indexer, IndexSummary, _Decoded, _encode, _ReadDataset
 from calibclip.index.relevance import REFERENCE_CAPTIONS
 from calibclip.index.scan import FileStat
@@ -53,7 +54,7 @@ class EmbedFiles:
         reader = _ReadDataset(files, self.backbone.preprocess)
         decoded = [reader[i] for i in range(len(files))]
         good = [d for d in decoded if d.error is None]
-        with torch.inference_mode():
+        with inference_context(self.backbone.device):
             encoded = _encode(self.backbone, torch.stack([d.pixels for d in good]), self.cfg, self.reference) \
                 if good else []
         vectors = {d.index: v for d, v in zip(good, encoded)}

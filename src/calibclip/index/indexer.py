@@ -34,6 +34,7 @@ from calibclip.calibration.cve import calibrate_images
 from calibclip.config import CalibrationConfig
 from calibclip.datasets.images import image_failure, open_image
 from calibclip.errors import BadImage, IndexMismatch
+from calibclip.index.encode import inference_context
 from calibclip.index.producer import Producer, check_same_cve, check_same_model, describe
 from calibclip.index.relevance import REFERENCE_CAPTIONS, reference_statistics
 from calibclip.index.scan import FileStat, plan, scan_folder
@@ -262,9 +263,10 @@ class Indexer:
     def _vectors_of(self, backbone: Backbone, decoded: list[_Decoded],
                     cfg: CalibrationConfig) -> dict[str, ImageVectors]:
         """sha256 → vectors of each new content (the hook a distributed run fills from its shards)."""
-        if decoded and self._reference is None:
-            self._reference = backbone.embed_texts(list(REFERENCE_CAPTIONS))
-        return _encode_unique(backbone, decoded, cfg, self._reference)
+        with inference_context(backbone.device):  # inference mode; fp16 autocast on CUDA
+            if decoded and self._reference is None:
+                self._reference = backbone.embed_texts(list(REFERENCE_CAPTIONS))
+            return _encode_unique(backbone, decoded, cfg, self._reference)
 
 
 def index_folder(folder: str | Path, db: str | Path, backbone: Backbone | str | None = None, **options) -> IndexSummary:
