@@ -47,25 +47,27 @@ def open_explanation(page, method: str = "calibrated", nth: int = 0) -> None:
 
 
 @contextlib.contextmanager
-def serving(db: Path) -> Iterator[str]:
-    """``calibclip serve --db DB`` on a free localhost port → its base URL (stopped afterwards)."""
+def serving(db: Path, timeout: float = 180) -> Iterator[tuple[str, str]]:
+    """``calibclip serve --db DB`` on a free localhost port → (base URL, its first output line); stopped after."""
     import httpx
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "calibclip.cli.main", "serve", "--db", str(db), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + timeout
     try:
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{base}/api/info", timeout=5).status_code == 200:
                     break
-            if proc.poll() is not None:
-                raise RuntimeError(f"calibclip serve exited: {proc.stderr.read()[-1000:]}")
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"calibclip serve did not start: {proc.stdout.read()[-2000:]}")
             time.sleep(0.2)
-        yield base
+        yield base, proc.stdout.readline().strip()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp) / "photos"
         draw_people_folder(folder, args.people, args.seed)
         Indexer(Path(tmp) / "photos.db", "tiny", "cpu", workers=0).run(folder)
-        with serving(Path(tmp) / "photos.db") as base, sync_playwright() as playwright:
+        with serving(Path(tmp) / "photos.db") as (base, _), sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 860})
             page.goto(base)
@@ -111,5 +113,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.exit(main())

@@ -1,26 +1,12 @@
 """``calibclip index``, ``search``, ``serve`` and the ``query`` alias: tables, JSON, and one-line errors."""
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from calibclip.cli.main import main
 
 QUERY = "a man in a red coat with a black bag, no hat"
-
-
-def _index_fixtures():
-    path = Path(__file__).resolve().parent.parent / "index" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("index_test_fixtures", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_fixtures = _index_fixtures()
-micro_spec = _fixtures.micro_spec
 
 
 def _run(capsys, *args):
@@ -30,16 +16,16 @@ def _run(capsys, *args):
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory, micro_spec):
+def db(tmp_path_factory, micro_spec, write_images):
     root = tmp_path_factory.mktemp("cli")
-    _fixtures.write_images(root / "photos", 12, seed=31)
+    write_images(root / "photos", 12, seed=31)
     assert main(["index", str(root / "photos"), "--db", str(root / "photos.db"), "--backbone", micro_spec,
                  "--workers", "0", "--json"]) == 0
     return root / "photos.db"
 
 
-def test_index_prints_a_summary_table(capsys, tmp_path, micro_spec):
-    _fixtures.write_images(tmp_path / "photos", 5, seed=32)
+def test_index_prints_a_summary_table(capsys, tmp_path, micro_spec, write_images):
+    write_images(tmp_path / "photos", 5, seed=32)
     (tmp_path / "photos" / "broken.png").write_bytes(b"nope")
     code, out, _ = _run(capsys, "index", tmp_path / "photos", "--db", tmp_path / "p.db", "--backbone", micro_spec,
                         "--workers", "0", "--index", "ivfpq", "--check")
@@ -127,9 +113,9 @@ def test_query_over_unreadable_images_names_them_and_exits_2(capsys, tmp_path, m
     assert code == 2 and str(folder / "b.png") in out
 
 
-def test_query_counts_only_readable_images(capsys, tmp_path, micro_spec):
+def test_query_counts_only_readable_images(capsys, tmp_path, micro_spec, write_images):
     folder = tmp_path / "photos"
-    _fixtures.write_images(folder, 4, seed=33)
+    write_images(folder, 4, seed=33)
     (folder / "bad.jpg").write_bytes(b"corrupt")
     args = ["query", "--backbone", micro_spec, "--device", "cpu", "--image_dir", folder, "--query", "a man", "-k", 2]
     code, out, _ = _run(capsys, *args)

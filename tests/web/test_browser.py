@@ -3,7 +3,6 @@
 Search, toggle calibration and composite, see thumbnails and clause scores, open a heatmap; the page is
 saved as a screenshot under pytest's tmp dir, or ``$CALIBCLIP_TEST_ARTIFACTS`` when set (never committed).
 """
-import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -11,18 +10,6 @@ from pathlib import Path
 import pytest
 
 QUERY = "a man in a red coat with a black bag, no hat"
-
-
-def _page_steps():
-    """The Playwright steps of ``scripts/search_page_screenshot.py`` (the docs screenshot uses the same code)."""
-    path = Path(__file__).resolve().parents[2] / "scripts" / "search_page_screenshot.py"
-    spec = importlib.util.spec_from_file_location("search_page_screenshot", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-steps = _page_steps()
 
 
 def chromium_path() -> str | None:
@@ -34,13 +21,13 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(page_script):
     sync_api = pytest.importorskip("playwright.sync_api", reason="the web extra (playwright) is not installed")
     executable = chromium_path()
     if executable is None:
         pytest.skip("no Chromium at /usr/bin/chromium (apt-get install -y chromium)")
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=steps.CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=executable, args=page_script.CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -52,7 +39,8 @@ def _thumbnails_loaded(page) -> bool:
     }""")
 
 
-def test_search_toggle_and_explain_in_chromium(browser, served, tmp_path):
+def test_search_toggle_and_explain_in_chromium(browser, served, tmp_path, page_script):
+    steps = page_script
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(served[0])
     steps.search(page, QUERY, calibrate=False, composite=False, k=4)

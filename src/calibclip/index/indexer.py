@@ -226,8 +226,10 @@ class Indexer:
         if not files:
             return 0.0
         start = time.perf_counter()
+        # worker processes cost more than they save on a couple of batches
+        workers = self.workers if len(files) > 2 * self.batch_size else 0
         loader = DataLoader(_ReadDataset(files, backbone.preprocess), batch_size=self.batch_size,
-                            num_workers=self.workers, collate_fn=_collate)
+                            num_workers=workers, collate_fn=_collate)
         with tqdm(total=len(files), desc="index", unit="img", disable=None, leave=False) as bar:
             for batch in loader:
                 self._commit(store, backbone, [(files[d.index], d) for d in batch], known, cfg, summary)

@@ -63,20 +63,27 @@ def _create_v1(db: sqlite3.Connection) -> None:
 # (version, step) in order: a database at version v gets every step with version > v.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(1, _create_v1)]
 
+_RECORD = "path, size, mtime_ns, sha256, width, height, id"   # FileRecord's field order
 VECTOR_COLUMNS = ("original", "calibrated", "heat", "dominant", "ref_mean", "ref_std")
 
 
 @dataclass(frozen=True)
-class FileRecord:
-    """What the database knows about one indexed file (no vectors)."""
+class FileInfo:
+    """A file's identity as indexed: where, which version (size, mtime, content) and its picture size."""
 
-    id: int
     path: str
     size: int
     mtime_ns: int
     sha256: str
     width: int
     height: int
+
+
+@dataclass(frozen=True)
+class FileRecord(FileInfo):
+    """An indexed file (no vectors) and its database id."""
+
+    id: int = 0
 
 
 @dataclass
@@ -92,16 +99,10 @@ class ImageVectors:
 
 
 @dataclass(frozen=True)
-class NewImage:
+class NewImage(FileInfo):
     """One row to write: the file's identity plus its vectors."""
 
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-    width: int
-    height: int
-    vectors: ImageVectors
+    vectors: ImageVectors | None = None
 
 
 def _blob(array: np.ndarray | None, dtype: str) -> bytes | None:
@@ -204,9 +205,9 @@ class Store:
     def files_under(self, root: str) -> dict[str, FileRecord]:
         """Indexed files whose path lies under the folder ``root`` (absolute), by path."""
         prefix = root.rstrip(os.sep) + os.sep
-        rows = self.db.execute("SELECT id, path, size, mtime_ns, sha256, width, height FROM images "
+        rows = self.db.execute(f"SELECT {_RECORD} FROM images "
                                "WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))
-        return {r[1]: FileRecord(*r) for r in rows}
+        return {r[0]: FileRecord(*r) for r in rows}
 
     def skipped_under(self, root: str) -> dict[str, tuple[int, int, str]]:
         """Files under ``root`` skipped before, by path → (size, mtime_ns, reason)."""
@@ -264,7 +265,7 @@ class Store:
 
     def record(self, image_id: int) -> FileRecord | None:
         """The file behind ``image_id``, or None for an id the index does not hold."""
-        row = self.db.execute("SELECT id, path, size, mtime_ns, sha256, width, height FROM images WHERE id = ?",
+        row = self.db.execute(f"SELECT {_RECORD} FROM images WHERE id = ?",
                               (int(image_id),)).fetchone()
         return None if row is None else FileRecord(*row)
 
@@ -331,4 +332,4 @@ def writer_lock(db_path: str | Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-__all__ = ["Store", "FileRecord", "ImageVectors", "NewImage", "VERSION", "MIGRATIONS", "writer_lock"]
+__all__ = ["Store", "FileInfo", "FileRecord", "ImageVectors", "NewImage", "VERSION", "MIGRATIONS", "writer_lock"]
