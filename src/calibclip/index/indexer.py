@@ -16,12 +16,15 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -111,6 +114,23 @@ def _encode_unique(backbone: Backbone, decoded: list[_Decoded], cfg: Calibration
         return {}
     vectors = _encode(backbone, torch.stack([d.pixels for d in decoded]), cfg, reference)
     return {d.sha256: v for d, v in zip(decoded, vectors)}
+
+
+@contextlib.contextmanager
+def _thread_budget(workers: int) -> Iterator[None]:
+    """Leave the decoding workers their cores: the model gets the rest (at least one thread), then as before.
+
+    Decoding processes plus a full set of torch threads oversubscribe the CPU, and torch's threads
+    then spin-wait for each other (``tiny`` on a busy 2-core machine: 6.6 img/s with 2 threads,
+    35 img/s with 1; docs/guides/search-your-photos.md, "Speed").
+    """
+    before = torch.get_num_threads()
+    if workers:
+        torch.set_num_threads(max(1, min(before, (os.cpu_count() or 1) - workers)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _collate(items: list[_Decoded]) -> list[_Decoded]:
@@ -230,7 +250,8 @@ class Indexer:
         workers = self.workers if len(files) > 2 * self.batch_size else 0
         loader = DataLoader(_ReadDataset(files, backbone.preprocess), batch_size=self.batch_size,
                             num_workers=workers, collate_fn=_collate)
-        with tqdm(total=len(files), desc="index", unit="img", disable=None, leave=False) as bar:
+        with _thread_budget(workers), tqdm(total=len(files), desc="index", unit="img", disable=None,
+                                           leave=False) as bar:
             for batch in loader:
                 self._commit(store, backbone, [(files[d.index], d) for d in batch], known, cfg, summary)
                 bar.update(len(batch))
