@@ -12,6 +12,19 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
                         help="where to run the model (default: auto = cuda if available)")
 
 
+def add_threads_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for torch (default: 0 = torch's choice; 1 on a busy machine)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's CPU threads from ``--threads`` (0 leaves torch's choice)."""
+    if getattr(args, "threads", 0) > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def add_json_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from calibclip.cli.common import add_device_arg, add_json_arg, print_json, print_table
+from calibclip.cli.common import (add_device_arg, add_json_arg, add_threads_arg, apply_threads, print_json,
+                                  print_table)
 
 HELP = "index a folder of images into a search database (incremental, resumable)"
 SHOWN_SKIPS = 20
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", "--batch_size", type=int, default=32, help="images per batch (default: 32)")
     parser.add_argument("--workers", type=int, default=2, help="decoding processes (default: 2; 0 = none)")
     add_device_arg(parser)
+    add_threads_arg(parser)
     parser.add_argument("--index", choices=["exact", "ivfpq"], default=None, dest="kind",
                         help="vector search: exact (default for a new database) or FAISS IVF-PQ")
     parser.add_argument("--check", action="store_true", help="report search recall@10 against exact search")
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.workers < 0:
         raise ConfigError("--batch-size must be at least 1 and --workers at least 0",
                           f"got --batch-size {args.batch_size} --workers {args.workers}")
+    apply_threads(args)
     options = dict(batch_size=args.batch_size, workers=args.workers, kind=args.kind)
     if args.ray:
         from calibclip.index.distributed import RayIndexer

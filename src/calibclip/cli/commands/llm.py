@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 
 from calibclip.cli.commands.rewrite import add_endpoint_args, endpoint_rewriter, print_rewrite_summary
-from calibclip.cli.common import add_device_arg, add_json_arg, print_json, print_summary, print_table
+from calibclip.cli.common import (add_device_arg, add_json_arg, add_threads_arg, apply_threads, print_json,
+                                  print_summary, print_table)
 
 HELP = "fine-tune a query-rewriting LM with LoRA, rewrite a TIGR dataset with it, build the tiny demo LM"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=int, default=0,
-                        help="CPU threads for torch (default: 0 = torch's choice; 1 on a busy machine)")
+    add_threads_arg(parser)
     add_json_arg(parser)
 
 
@@ -85,10 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads > 0:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     return args._llm(args)
 
 

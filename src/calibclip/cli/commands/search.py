@@ -14,7 +14,8 @@ import argparse
 
 from calibclip.cli.commands.export_qdrant import add_qdrant_args
 from calibclip.cli.commands.rewrite import add_rewriter_args, rewriter_from_args
-from calibclip.cli.common import add_device_arg, add_json_arg, print_json, print_table
+from calibclip.cli.common import (add_device_arg, add_json_arg, add_threads_arg, apply_threads, print_json,
+                                  print_table)
 
 HELP = "search an index database: text or example image, plain / calibrated / composite"
 CLAUSE_WIDTH = 24
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", metavar="PATH", help="search by an example image instead of text")
     add_qdrant_args(parser, required=False)
     add_device_arg(parser)
+    add_threads_arg(parser)
     add_json_arg(parser)
 
 
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.query is None) == (args.image is None):
         raise BadQuery("give either a text query or --image PATH", 'e.g. calibclip search "a red car" --db photos.db')
+    apply_threads(args)
     if args.qdrant:  # candidates from Qdrant (calibclip export-qdrant), reranked here
         from calibclip.vectordb import QdrantSearcher, qdrant_client
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from calibclip.cli.commands.rewrite import add_rewriter_args, rewriter_from_args
-from calibclip.cli.common import add_device_arg
+from calibclip.cli.common import add_device_arg, add_threads_arg, apply_threads
 
 HELP = "serve the search page and JSON API over an index database (localhost by default)"
 
@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     add_rewriter_args(parser)
     add_device_arg(parser)
+    add_threads_arg(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from calibclip.search import Searcher
     from calibclip.web.app import create_app
 
+    apply_threads(args)
     searcher = Searcher(args.db, device=args.device)
     if args.rewriter != "rule":  # the page's rewriter menu gets the one configured here
         searcher.rewriters[args.rewriter] = rewriter_from_args(args)
