@@ -6,13 +6,17 @@ from calibclip.types import BackboneSpec
 
 # family -> (needs an arch field, help text shown on error)
 _FORMS = {
-    "tiny": (False, "tiny[:/path/to/tiny.pt]"),
+    "tiny": (False, "tiny[:/path/to/tiny.pt] | tiny-web"),
     "openclip": (True, "openclip:ARCH:TAG|/path/weights|none  e.g. openclip:ViT-B-16:openai"),
     "hf": (False, "hf:/local/dir|hub-id  e.g. hf:openai/clip-vit-base-patch16"),
     "cnclip": (True, "cnclip:ViT-B-16[:/path/weights.pt|none]"),
     "longclip": (True, "longclip:ViT-B-16:/path/longclip-B.pt|none"),
     "fgclip": (False, "fgclip:/local/dir|hub-id"),
 }
+
+
+# bundled demonstration checkpoints of the tiny family: spec name -> file in calibclip/assets
+BUNDLED_TINY = {"tiny": "tiny.pt", "tiny-web": "tiny-web.pt"}
 
 
 def spec_forms() -> list[str]:
@@ -31,6 +35,11 @@ def parse_spec(spec: str) -> BackboneSpec:
         raise SpecError("empty backbone spec", "use e.g. 'tiny' or 'openclip:ViT-B-16:openai'")
     family, _, rest = text.partition(":")
     family = family.lower()
+    if family in BUNDLED_TINY and family != "tiny":
+        if rest:
+            raise SpecError(f"{family!r} is a bundled model and takes no weights: {spec!r}",
+                            "use tiny:/path/to/ckpt.pt for another checkpoint")
+        return BackboneSpec(family="tiny", arch=family, weights=None, raw=text)
     if family not in _FORMS:
         raise SpecError(f"unknown backbone family {family!r} in spec {spec!r}",
                         "accepted: " + "; ".join(spec_forms()))

@@ -1,6 +1,7 @@
 """``tiny`` backbone: the bundled demonstration TinyCLIP (or any TinyCLIP checkpoint).
 
 Spec forms: ``tiny`` (the checkpoint shipped in ``calibclip/assets/tiny.pt``),
+``tiny-web`` (the web-style demonstration model, ``assets/tiny-web.pt``),
 ``tiny:/path/to/ckpt.pt`` (one written by ``calibclip train``), ``tiny:none``
 (random weights, for tests and benchmarks).
 """
@@ -16,6 +17,7 @@ from PIL import Image
 
 from calibclip.backbones.base import Backbone, VitParts
 from calibclip.backbones.cve_head import CveBackbone, CveHead
+from calibclip.backbones.spec import BUNDLED_TINY
 from calibclip.backbones.tiny_model import TinyCLIP, TinyConfig, TinyTokenizer
 from calibclip.errors import CheckpointMismatch, WeightsNotFound
 from calibclip.types import BackboneSpec
@@ -33,9 +35,14 @@ def resize_uint8(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
     return torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(h, w, 3).permute(2, 0, 1)
 
 
-def bundled_checkpoint() -> Path:
-    """Path of the shipped demonstration checkpoint."""
-    return Path(str(resources.files("calibclip") / "assets" / "tiny.pt"))
+def bundled_checkpoint(name: str = "tiny") -> Path:
+    """Path of a shipped demonstration checkpoint (``tiny`` or ``tiny-web``)."""
+    return Path(str(resources.files("calibclip") / "assets" / BUNDLED_TINY[name]))
+
+
+def checkpoint_of(spec: BackboneSpec) -> Path:
+    """The tiny checkpoint a (non-random) spec names: its weights path, or the bundled model it names."""
+    return Path(spec.weights) if spec.weights else bundled_checkpoint(spec.arch or "tiny")
 
 
 def save_tiny_checkpoint(model: TinyCLIP, path: str | Path, extra: dict[str, Any] | None = None,
@@ -112,7 +119,7 @@ class TinyBackbone(Backbone):
             torch.manual_seed(0)
             model = TinyCLIP(TinyConfig(vocab=list(_RANDOM_VOCAB)))
         else:
-            model, head, _ = load_tiny(Path(spec.weights) if spec.weights else bundled_checkpoint())
+            model, head, _ = load_tiny(checkpoint_of(spec))
             if head is not None:  # a checkpoint trained with a CVE head: the head is part of the model
                 return CveBackbone(cls(spec, device, model), head)
         return cls(spec, device, model)

@@ -16,6 +16,7 @@ from calibclip.datasets.draw_person import Person
 _SUBJECT = {"man": ("A man", "The man", "A young man", "This man", "The male pedestrian"),
             "woman": ("A woman", "The woman", "A young woman", "This lady", "The female pedestrian")}
 _NEUTRAL = ("A person", "The pedestrian", "This person")
+_SALIENT_SUBJECT = {"man": ("a man", "man", "a young man", "a guy"), "woman": ("a woman", "woman", "a young woman", "a lady")}
 _PRONOUN = {"man": "He", "woman": "She"}
 _GARMENT = {"coat": ("coat", "jacket", "long coat", "overcoat"), "dress": ("dress", "long dress"),
             "top": ("t-shirt", "shirt", "top", "sweater")}
@@ -44,6 +45,33 @@ def caption_pair(person: Person, rng: np.random.Generator) -> tuple[str, str]:
         mine = [d for d, w in zip(details, where) if w in (k, 2)]
         out.append(_caption(person, [mine[i] for i in rng.permutation(len(mine))], rng))
     return out[0], out[1]
+
+
+def salient_caption(person: Person, rng: np.random.Generator) -> str:
+    """Subject and dominant garment only, as web alt-text says it: "a woman in a red coat"."""
+    subject = _pick(rng, _SALIENT_SUBJECT[person.gender])
+    garment = f"{person.garment_colour} {_pick(rng, _GARMENT[person.garment])}"
+    shape = int(rng.integers(3))
+    if shape == 0:
+        return f"{subject} in {_a(garment)}"
+    if shape == 1:
+        return f"{subject} wearing {_a(garment)}"
+    return f"{subject} in {garment}"  # terse: "woman in red coat"
+
+
+def person_captions(person: Person, rng: np.random.Generator, lang: str = "en",
+                    salient_share: float = 0.0) -> tuple[str, str]:
+    """Two captions of one photo: detailed (``caption_pair``, or its Chinese twin), each replaced by a
+    salient-only caption with probability ``salient_share`` (web style). Share 0 in English is exactly
+    ``caption_pair``."""
+    from calibclip.datasets.captions_pedes_zh import caption_pair_zh, salient_caption_zh
+
+    detailed = caption_pair_zh(person, rng) if lang == "zh" else caption_pair(person, rng)
+    if salient_share <= 0.0:
+        return detailed
+    salient = salient_caption_zh if lang == "zh" else salient_caption
+    first, second = (salient(person, rng) if rng.random() < salient_share else text for text in detailed)
+    return first, second
 
 
 def caption_tokens(caption: str) -> list[str]:

@@ -8,10 +8,13 @@ hair, stripes, umbrella) cover a few percent of the pixels.
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from calibclip.datasets import drawing_style
+from calibclip.datasets.drawing_style import Style
 
 WIDTH, HEIGHT = 128, 384
 PALETTE = {
@@ -21,6 +24,9 @@ PALETTE = {
 }
 HAIR = {"black": (20, 18, 18), "brown": (95, 60, 30), "blonde": (225, 195, 110), "grey": (165, 165, 165)}
 SKIN = ((240, 205, 175), (210, 165, 125), (160, 110, 75), (105, 70, 45))
+BANDS = (80, 180)  # rows where the head, torso and legs bands meet (proportions are stretched per band)
+SHADES = {family: drawing_style.shade_table(PALETTE, family) for family in drawing_style.FAMILY}
+HAIR_SHADES = {family: drawing_style.shade_table(HAIR, family, salt=1) for family in drawing_style.FAMILY}
 
 
 @dataclass(frozen=True)
@@ -79,17 +85,43 @@ def sample_view(rng: np.random.Generator) -> View:
                 camera=int(rng.integers(1, 16)))
 
 
-def render_person(person: Person, view: View, rng: np.random.Generator) -> Image.Image:
-    """Draw ``person`` as seen in ``view`` on a 128×384 RGB canvas."""
+def sample_style(rng: np.random.Generator, family: str) -> Style:
+    """A drawing style of ``family`` ("train" | "heldout"; see ``drawing_style``) for one person photo."""
+    return drawing_style.sample_style(rng, family, (*PALETTE, *(f"hair:{name}" for name in HAIR)))
+
+
+def styled_view(view: View, style: Style, rng: np.random.Generator) -> View:
+    """``view`` with the style family's pose ranges and background kind."""
+    swing, spread = drawing_style.pose(rng, style.family)
+    return replace(view, arm_swing=swing, leg_spread=spread, background=style.background)
+
+
+def render_person(person: Person, view: View, rng: np.random.Generator, style: Style | None = None) -> Image.Image:
+    """Draw ``person`` as seen in ``view`` on a 128×384 RGB canvas (``style``: None draws the classic figure)."""
     canvas = _background(view, rng)
     figure = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
-    _Figure(ImageDraw.Draw(figure), person, view, rng).draw()
-    size = (round(WIDTH * view.scale), round(HEIGHT * view.scale))
+    _Figure(ImageDraw.Draw(figure), person, view, rng, *_tables(style)).draw()
+    scale = view.scale
+    if style is not None:
+        figure = Image.fromarray(drawing_style.shade_ramp(np.asarray(figure), style.shading), "RGBA")
+        figure = drawing_style.reshape(drawing_style.outline(figure, style.outline), style, BANDS)
+        scale *= min(1.0, (HEIGHT - 8) / figure.height)  # a taller figure still fits the frame
+    size = (round(figure.width * scale), round(figure.height * scale))
     figure = figure.resize(size, Image.BILINEAR)
     left = (WIDTH - size[0]) // 2 + view.dx
     top = HEIGHT - size[1] - 4 + view.dy
     canvas.paste(figure, (left, top), figure)
     return _light(canvas, view, rng)
+
+
+def _tables(style: Style | None) -> tuple[dict, dict]:
+    """The palette and hair colours a style draws with (the named colours themselves without one)."""
+    if style is None:
+        return PALETTE, HAIR
+    shades = dict(style.shades)
+    palette = {name: SHADES[style.family][name][shades[name]] for name in PALETTE}
+    hair = {name: HAIR_SHADES[style.family][name][shades[f"hair:{name}"]] for name in HAIR}
+    return palette, hair
 
 
 def encode_jpeg(image: Image.Image, quality: int = 92) -> bytes:
@@ -109,6 +141,16 @@ def _background(view: View, rng: np.random.Generator) -> Image.Image:
         base *= np.linspace(0.65, 1.2, HEIGHT, dtype=np.float32)[:, None, None]
     elif view.background == "noise":
         base += rng.normal(0, 18, size=(HEIGHT // 8, WIDTH // 8, 1)).repeat(8, 0).repeat(8, 1)
+    elif view.background == "horizon":  # a wall above a floor of another tone
+        base[int(rng.integers(HEIGHT // 3, HEIGHT * 2 // 3)):] *= 0.7
+    elif view.background == "checker":
+        cell = int(rng.integers(12, 24))
+        ys, xs = np.indices((HEIGHT, WIDTH)) // cell
+        base[(ys + xs) % 2 == 1] *= 0.75
+    elif view.background == "dots":
+        period = int(rng.integers(14, 22))
+        ys, xs = np.indices((HEIGHT, WIDTH)) % period
+        base[(ys - period // 2) ** 2 + (xs - period // 2) ** 2 <= (period // 4) ** 2] *= 1.25
     base[int(HEIGHT * 0.9):] *= 0.75  # floor
     return Image.fromarray(base.clip(0, 255).astype(np.uint8))
 
@@ -122,18 +164,20 @@ def _light(image: Image.Image, view: View, rng: np.random.Generator) -> Image.Im
 class _Figure:
     """Draws the body parts back to front; coordinates are on the unscaled 128×384 canvas."""
 
-    def __init__(self, draw: ImageDraw.ImageDraw, person: Person, view: View, rng: np.random.Generator) -> None:
+    def __init__(self, draw: ImageDraw.ImageDraw, person: Person, view: View, rng: np.random.Generator,
+                 palette: dict = PALETTE, hair: dict = HAIR) -> None:
         self.d, self.p, self.v, self.rng = draw, person, view, rng
+        self.palette, self.hair = palette, hair
 
-    def colour(self, name: str, table: dict = PALETTE) -> tuple[int, int, int]:
-        """The named colour with a little per-photo jitter (dye and white balance vary)."""
+    def colour(self, name: str, table: dict | None = None) -> tuple[int, int, int]:
+        """The named colour (the style's shade of it) with a little per-photo jitter (dye and white balance vary)."""
         jitter = self.rng.integers(-12, 13, size=3)
-        return tuple(min(255, max(0, int(c + j))) for c, j in zip(table[name], jitter))
+        return tuple(min(255, max(0, int(c + j))) for c, j in zip((table or self.palette)[name], jitter))
 
     def draw(self) -> None:
         p = self.p
         skin = SKIN[p.skin]
-        hair = self.colour(p.hair_colour, HAIR)
+        hair = self.colour(p.hair_colour, self.hair)
         if p.hair_length == "long":
             self.d.rounded_rectangle((42, 36, 86, 120), 12, fill=hair)
         if p.bag == "backpack":

@@ -11,6 +11,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from calibclip.datasets import drawing_style
 from calibclip.datasets.scene_graph import Scene
 
 SIZE = 224
@@ -23,6 +24,7 @@ PALETTE = {"red": (220, 30, 30), "green": (30, 160, 50), "blue": (30, 70, 210), 
 PLACE_COLORS = {"park": ((135, 195, 235), (95, 175, 75)), "street": ((160, 190, 215), (115, 115, 120)),
                 "beach": ((120, 190, 240), (235, 215, 160)), "city_hall": ((150, 200, 235), (205, 200, 185)),
                 "snow": ((205, 212, 225), (246, 246, 250))}
+SHADES = {family: drawing_style.shade_table(PALETTE, family, salt=2) for family in drawing_style.FAMILY}
 SKIN = (225, 185, 150)
 PANTS = (55, 55, 85)
 
@@ -31,19 +33,41 @@ def _jitter(color: tuple[int, int, int], rng: random.Random, amount: int = 10) -
     return tuple(max(0, min(255, c + rng.randint(-amount, amount))) for c in color)
 
 
-def _background(draw: ImageDraw.ImageDraw, scene: Scene, rng: random.Random) -> None:
+def _background(draw: ImageDraw.ImageDraw, scene: Scene, rng: random.Random, style: dict | None = None) -> None:
     sky, ground = PLACE_COLORS[scene["place"]]
     night = scene["time"] == "night"
     if night:
         sky, ground = (18, 22, 58), tuple(int(c * 0.55) for c in ground)
-    draw.rectangle([0, 0, SIZE, GROUND_Y], fill=_jitter(sky, rng))
-    draw.rectangle([0, GROUND_Y, SIZE, SIZE], fill=_jitter(ground, rng))
+    sky, ground = _jitter(sky, rng), _jitter(ground, rng)
+    draw.rectangle([0, 0, SIZE, GROUND_Y], fill=sky)
+    draw.rectangle([0, GROUND_Y, SIZE, SIZE], fill=ground)
+    if style is not None:
+        _textures(draw, style, sky, ground, random.Random(scene["seed"] + 1))
     if night:
         draw.ellipse([170, 14, 194, 38], fill=(245, 240, 200))
         for _ in range(12):
             x, y = rng.randint(0, SIZE), rng.randint(0, GROUND_Y - 60)
             draw.point([(x, y), (x + 1, y)], fill=(250, 250, 230))
     _SCENERY[scene["place"]](draw, rng, night)
+
+
+def _textures(draw: ImageDraw.ImageDraw, style: dict, sky: tuple[int, int, int], ground: tuple[int, int, int],
+              rng: random.Random) -> None:
+    """A styled scene's sky (flat, gradient, bands) and ground (flat, speckle, stripes)."""
+    tone = lambda rgb, f: tuple(min(255, int(c * f)) for c in rgb)  # noqa: E731
+    if style["sky"] == "gradient":
+        for y in range(0, GROUND_Y, 6):
+            draw.rectangle([0, y, SIZE, y + 6], fill=tone(sky, 0.8 + 0.3 * y / GROUND_Y))
+    elif style["sky"] == "bands":
+        for y in range(0, GROUND_Y, 30):
+            draw.rectangle([0, y, SIZE, y + 14], fill=tone(sky, 0.85))
+    if style["ground"] == "speckle":
+        for _ in range(120):
+            x, y = rng.randint(0, SIZE), rng.randint(GROUND_Y, SIZE)
+            draw.point([(x, y), (x + 1, y)], fill=tone(ground, rng.choice((0.85, 1.12))))
+    elif style["ground"] == "stripes":
+        for y in range(GROUND_Y + 6, SIZE, 12):
+            draw.rectangle([0, y, SIZE, y + 4], fill=tone(ground, 0.82))
 
 
 def _park(draw: ImageDraw.ImageDraw, rng: random.Random, night: bool) -> None:
@@ -93,7 +117,7 @@ def _snow(draw: ImageDraw.ImageDraw, rng: random.Random, night: bool) -> None:
 _SCENERY = {"park": _park, "street": _street, "beach": _beach, "city_hall": _city_hall, "snow": _snow}
 
 
-def _person(draw: ImageDraw.ImageDraw, p: dict[str, Any], rng: random.Random) -> None:
+def _person(draw: ImageDraw.ImageDraw, p: dict[str, Any], rng: random.Random, palette: dict = PALETTE) -> None:
     """Head, hair, garment, arms (raised when dancing), legs (bent on a bench when sitting), hat, shoes, umbrella."""
     cx = int(p["x"] * SIZE)
     sitting, dancing = p["action"] == "sitting", p["action"] == "dancing"
@@ -101,7 +125,7 @@ def _person(draw: ImageDraw.ImageDraw, p: dict[str, Any], rng: random.Random) ->
     hip = feet - (22 if sitting else 42)
     shoulder = hip - 36
     head_y = shoulder - 11
-    cloth = _jitter(PALETTE[p["color"]], rng, 8)
+    cloth = _jitter(palette[p["color"]], rng, 8)
     if sitting:
         draw.rectangle([cx - 26, hip - 2, cx + 26, hip + 5], fill=(120, 80, 45))
         draw.rectangle([cx - 22, hip + 5, cx - 18, feet], fill=(90, 60, 35))
@@ -124,13 +148,13 @@ def _person(draw: ImageDraw.ImageDraw, p: dict[str, Any], rng: random.Random) ->
     draw.ellipse([cx - 9, head_y - 9, cx + 9, head_y + 9], fill=SKIN)
     draw.chord([cx - 9, head_y - 10, cx + 9, head_y + 4], 180, 360, fill=hair)
     if p["hat"]:
-        hat = _jitter(PALETTE[p["hat"]], rng, 8)
+        hat = _jitter(palette[p["hat"]], rng, 8)
         draw.rectangle([cx - 13, head_y - 8, cx + 13, head_y - 5], fill=hat)
         draw.rectangle([cx - 8, head_y - 17, cx + 8, head_y - 6], fill=hat)
     if p["umbrella"]:
         top = head_y - 34
         draw.line([(cx + 17, top + 14), (cx + 17, hip - 2)], fill=(40, 40, 40), width=2)
-        draw.pieslice([cx - 8, top, cx + 42, top + 30], 180, 360, fill=_jitter(PALETTE[p["umbrella"]], rng, 8))
+        draw.pieslice([cx - 8, top, cx + 42, top + 30], 180, 360, fill=_jitter(palette[p["umbrella"]], rng, 8))
 
 
 def _garment(draw: ImageDraw.ImageDraw, cx: int, shoulder: int, hip: int, garment: str,
@@ -181,24 +205,30 @@ _OBJECTS = {"dog": _dog, "car": _car, "bicycle": _bicycle, "ball": _ball}
 _BEHIND_PEOPLE = ("car", "bicycle")
 
 
-def render(scene: Scene) -> Image.Image:
-    """Draw ``scene`` (background, then cars and bicycles, people, then dogs and balls in front)."""
+def render(scene: Scene, style: str = "classic") -> Image.Image:
+    """Draw ``scene`` (background, then cars and bicycles, people, then dogs and balls in front).
+
+    ``style`` is a drawing style family (``drawing_style``): the scene's sky, ground, line
+    filter and colour shades follow from its seed; "classic" is the original drawing.
+    """
     rng = random.Random(scene["seed"])
+    look = None if style == "classic" else drawing_style.scene_style(scene["seed"], style, tuple(PALETTE))
+    palette = PALETTE if look is None else {name: SHADES[style][name][k] for name, k in look["shades"].items()}
     image = Image.new("RGB", (SIZE, SIZE))
     draw = ImageDraw.Draw(image)
-    _background(draw, scene, rng)
+    _background(draw, scene, rng, look)
     for behind in (True, False):
         for obj in scene["objects"]:
             if (obj["kind"] in _BEHIND_PEOPLE) == behind:
-                _OBJECTS[obj["kind"]](draw, int(obj["x"] * SIZE), _jitter(PALETTE[obj["color"]], rng, 8))
+                _OBJECTS[obj["kind"]](draw, int(obj["x"] * SIZE), _jitter(palette[obj["color"]], rng, 8))
         if behind:
             for person in sorted(scene["people"], key=lambda p: p["x"]):
-                _person(draw, person, rng)
-    return image
+                _person(draw, person, rng, palette)
+    return image if look is None else drawing_style.scene_filter(image, look["filter"])
 
 
-def render_jpeg(scene: Scene, quality: int = 90) -> bytes:
+def render_jpeg(scene: Scene, quality: int = 90, style: str = "classic") -> bytes:
     """``render`` encoded as JPEG bytes (deterministic for a given Pillow build)."""
     buffer = io.BytesIO()
-    render(scene).save(buffer, format="JPEG", quality=quality)
+    render(scene, style).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()

@@ -14,15 +14,17 @@ import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from calibclip.datasets.captions_pedes import caption_pair, caption_tokens
-from calibclip.datasets.draw_person import HAIR, PALETTE, Person, View, encode_jpeg, render_person, sample_view
+from calibclip.datasets.captions_pedes import caption_pair, caption_tokens, person_captions
+from calibclip.datasets.draw_person import (HAIR, PALETTE, Person, View, encode_jpeg, render_person, sample_style,
+                                            sample_view, styled_view)
+from calibclip.datasets.drawing_style import Style, check_family
 from calibclip.datasets.pedes import DATASET_DIRS, ID_BASE, LAYOUTS, PedesRecord, write_pedes
 from calibclip.errors import DatasetLayoutError
 
@@ -54,27 +56,52 @@ class Shot:
     person: Person
     view: View
     captions: tuple[str, str]
+    style: Style | None = None
 
     def path(self, layout: str) -> str:
         return _NAMES[layout].format(split=self.split, id=self.pid + ID_BASE.get(layout, 0),
                                      index=self.index, camera=self.view.camera)
 
 
+@dataclass(frozen=True)
+class PedesOptions:
+    """How a person set is drawn and captioned (every value is recorded in ``synth_meta.json``)."""
+
+    style: str = "classic"        # drawing style family: classic | train | heldout (``drawing_style``)
+    lookalike_group: int = 0      # > 1: identities in groups sharing gender, garment and its colour
+    lang: str = "en"              # caption language: en | zh
+    salient_share: float = 0.0    # share of captions that name only the subject and garment (web style)
+
+    def check(self) -> "PedesOptions":
+        check_family(self.style)
+        if self.lang not in ("en", "zh"):
+            raise DatasetLayoutError(f"unsupported caption language {self.lang!r}", "use en or zh")
+        if not 0.0 <= self.salient_share <= 1.0 or self.lookalike_group < 0:
+            raise DatasetLayoutError(f"salient_share {self.salient_share} must be in [0, 1] and lookalike_group "
+                                     f"{self.lookalike_group} >= 0")
+        return self
+
+
 def generate_pedes(out_dir: str | Path, seed: int = 0, ids: int | None = None, scale: str = "default",
-                   layouts: Sequence[str] = ("cuhkpedes",)) -> dict:
+                   layouts: Sequence[str] = ("cuhkpedes",), options: PedesOptions | None = None) -> dict:
     """Generate the benchmark under ``out_dir/<dataset folder>/`` for each layout; return a summary.
+
+    ``options`` change the drawing style family, group identities into look-alikes and
+    set the captions' language and web-style share (default: the classic set).
 
     Examples:
         >>> summary = generate_pedes("data/synth", seed=0, scale="small", layouts=("cuhkpedes", "rstpreid"))
         >>> load_pedes(summary["roots"]["cuhkpedes"], "test")
+        >>> generate_pedes("data/lookalike", seed=1, options=PedesOptions(style="heldout", lookalike_group=4))
     """
     out = Path(out_dir)
+    options = (options or PedesOptions()).check()
     layouts = _check_layouts(out, layouts)
     sizes = split_sizes(scale, ids)
     rng = np.random.default_rng(seed)
     heldout = _heldout_pairs(rng)
-    people = _sample_identities(rng, sizes, heldout)
-    shots = _plan_shots(rng, seed, people)
+    people = _sample_identities(rng, sizes, heldout, options.lookalike_group)
+    shots = _plan_shots(rng, seed, people, options)
     images = _render_all(shots, seed)
     out.mkdir(parents=True, exist_ok=True)
     # mark the folder as ours before writing, so a re-run after an interruption may overwrite it
@@ -83,7 +110,7 @@ def generate_pedes(out_dir: str | Path, seed: int = 0, ids: int | None = None, s
     _write_images(shots, images, roots)
     for name, root in roots.items():
         write_pedes(root, [_record(shot, name) for shot in shots], name)
-    meta = _meta(seed, scale, sizes, heldout, people, shots, layouts)
+    meta = _meta(seed, scale, sizes, heldout, people, shots, layouts, options)
     (out / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
     log.info("wrote %d images of %d identities in %s layout(s) under %s", len(shots), len(people),
              ",".join(layouts), out)
@@ -182,46 +209,73 @@ def _heldout_pairs(rng: np.random.Generator) -> set[tuple[str, str]]:
             for bag in rng.choice(DETAIL_COLOURS, size=HELDOUT_PER_COLOUR, replace=False)}
 
 
-def _sample_identities(rng: np.random.Generator, sizes: dict[str, int],
-                       heldout: set[tuple[str, str]]) -> list[tuple[str, Person]]:
-    """(split, person) per identity: unique attribute sets, held-out pairs only in test."""
+def _sample_identities(rng: np.random.Generator, sizes: dict[str, int], heldout: set[tuple[str, str]],
+                       group: int = 0) -> list[tuple[str, Person]]:
+    """(split, person) per identity: unique attribute sets, held-out pairs only in test.
+
+    With ``group`` > 1 every run of ``group`` identities in a split shares the first one's
+    gender, garment and garment colour (look-alikes that differ only in the details).
+    """
     seen: set[Person] = set()
     people: list[tuple[str, Person]] = []
-    forced = sorted(heldout)
     for split, count in sizes.items():
+        leader = None
         for i in range(count):
-            while True:
-                person = replace(sample_person(rng), skin=0)
-                if split == "test" and i < FORCED_HELDOUT * count:
-                    garment_colour, bag_colour = forced[int(rng.integers(len(forced)))]
-                    person = replace(person, garment_colour=garment_colour, bag_colour=bag_colour,
-                                     bag=person.bag if person.bag != "none" else "backpack",
-                                     stripes=person.stripes if person.stripes != garment_colour else None)
-                pair = (person.garment_colour, person.bag_colour)
-                if person not in seen and (split == "test" or pair not in heldout):
-                    break
+            like = leader if group > 1 and i % group else None
+            force = split == "test" and i < FORCED_HELDOUT * count
+            person = _new_person(rng, split, force, sorted(heldout), heldout, seen, like)
+            leader = person if like is None else leader
             seen.add(person)
             people.append((split, replace(person, skin=int(rng.integers(4)))))
     return people
 
 
-def _plan_shots(rng: np.random.Generator, seed: int, people: list[tuple[str, Person]]) -> list[Shot]:
+def _new_person(rng: np.random.Generator, split: str, force: bool, forced: list[tuple[str, str]],
+                heldout: set[tuple[str, str]], seen: set[Person], like: Person | None) -> Person:
+    """A person not ``seen`` yet (skin 0), with a held-out pair when ``force``, looking like ``like`` if given."""
+    while True:
+        person = replace(sample_person(rng), skin=0)
+        if like is not None:
+            if (person.gender, person.garment) != (like.gender, like.garment):
+                continue
+            person = replace(person, garment_colour=like.garment_colour,
+                             stripes=person.stripes if person.stripes != like.garment_colour else None)
+        if force:
+            options = [p for p in forced if like is None or p[0] == like.garment_colour]
+            garment_colour, bag_colour = options[int(rng.integers(len(options)))]
+            person = replace(person, garment_colour=garment_colour, bag_colour=bag_colour,
+                             bag=person.bag if person.bag != "none" else "backpack",
+                             stripes=person.stripes if person.stripes != garment_colour else None)
+        pair = (person.garment_colour, person.bag_colour)
+        if person not in seen and (split == "test" or pair not in heldout):
+            return person
+
+
+def _plan_shots(rng: np.random.Generator, seed: int, people: list[tuple[str, Person]],
+                options: PedesOptions) -> list[Shot]:
     shots = []
     for pid, (split, person) in enumerate(people):
         for index in range(int(rng.integers(2, 5))):
             shot_rng = np.random.default_rng([seed, pid, index])
-            shots.append(Shot(pid, split, index, person, sample_view(shot_rng), caption_pair(person, shot_rng)))
+            view = sample_view(shot_rng)
+            captions = person_captions(person, shot_rng, options.lang, options.salient_share)
+            style = None
+            if options.style != "classic":  # its own generator: the classic draws stay as they were
+                style_rng = np.random.default_rng([seed, pid, index, 2])
+                style = sample_style(style_rng, options.style)
+                view = styled_view(view, style, style_rng)
+            shots.append(Shot(pid, split, index, person, view, captions, style))
     return shots
 
 
-def _render(job: tuple[Person, View, int, int, int]) -> bytes:
-    person, view, seed, pid, index = job
-    return encode_jpeg(render_person(person, view, np.random.default_rng([seed, pid, index, 1])))
+def _render(job: tuple[Person, View, int, int, int, Style | None]) -> bytes:
+    person, view, seed, pid, index, style = job
+    return encode_jpeg(render_person(person, view, np.random.default_rng([seed, pid, index, 1]), style))
 
 
 def _render_all(shots: list[Shot], seed: int) -> list[bytes]:
     """JPEG bytes per shot; each shot has its own seed, so a process pool gives identical bytes."""
-    jobs = [(s.person, s.view, seed, s.pid, s.index) for s in shots]
+    jobs = [(s.person, s.view, seed, s.pid, s.index, s.style) for s in shots]
     workers = min(os.cpu_count() or 1, 8)
     if len(jobs) < _POOL_MIN_IMAGES or workers < 2:
         return [_render(job) for job in tqdm(jobs, desc="drawing", unit="img", leave=False)]
@@ -254,8 +308,10 @@ def _record(shot: Shot, layout: str) -> PedesRecord:
 
 
 def _meta(seed: int, scale: str, sizes: dict[str, int], heldout: set[tuple[str, str]],
-          people: list[tuple[str, Person]], shots: list[Shot], layouts: list[str]) -> dict:
+          people: list[tuple[str, Person]], shots: list[Shot], layouts: list[str], options: PedesOptions) -> dict:
     counts = {key: {split: 0 for split in sizes} for key in ("ids", "images", "captions")}
+    grouped = options.lookalike_group > 1
+    groups = _groups(people, options.lookalike_group) if grouped else [0] * len(people)
     for split, _ in people:
         counts["ids"][split] += 1
     for shot in shots:
@@ -263,11 +319,24 @@ def _meta(seed: int, scale: str, sizes: dict[str, int], heldout: set[tuple[str, 
         counts["captions"][shot.split] += len(shot.captions)
     return {
         "generator": GENERATOR, "complete": True, "seed": seed, "scale": scale, "counts": counts,
+        **asdict(options),
         "dominant_colours": list(DOMINANT_COLOURS), "heldout_pairs": [list(p) for p in sorted(heldout)],
         "id_base": {name: ID_BASE.get(name, 0) for name in layouts},
-        "identities": [{"pid": pid, "split": split, "attributes": person.to_dict()}
-                       for pid, (split, person) in enumerate(people)],
+        "identities": [{"pid": pid, "split": split, "attributes": person.to_dict(), **({"group": g} if grouped else {})}
+                       for pid, ((split, person), g) in enumerate(zip(people, groups))],
         "images": [{"pid": s.pid, "split": s.split, "index": s.index, "view": s.view.to_dict(),
+                    **({"style": s.style.to_dict()} if s.style else {}),
                     "captions": list(s.captions), "paths": {name: s.path(name) for name in layouts}}
                    for s in shots],
     }
+
+
+
+def _groups(people: list[tuple[str, Person]], group: int) -> list[int]:
+    """Look-alike group of every identity: runs of ``group`` within a split, numbered across splits."""
+    out, index, current = [], 0, -1
+    for i, (split, _) in enumerate(people):
+        index = index + 1 if i and people[i - 1][0] == split else 0
+        current += index % group == 0
+        out.append(current)
+    return out

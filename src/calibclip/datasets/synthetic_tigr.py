@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from calibclip.composite.clauses import format_tigr_text
 from calibclip.datasets.draw_scene import render_jpeg
+from calibclip.datasets.drawing_style import check_family
 from calibclip.datasets.scene_graph import (COLORS, GARMENTS, GENDERS, OBJECTS, PLACES, SIDES, Scene,
                                             build_scene, random_scene, scene_facts)
 from calibclip.datasets.tigr_phrases import caption, query_clauses
@@ -122,8 +123,10 @@ def _records(queries: list[dict[str, Any]], lang: str) -> Iterable[dict[str, Any
 
 
 def generate_tigr(out_dir: str | Path, seed: int = 0, scale: str = "default",
-                  langs: tuple[str, ...] = ("en", "zh")) -> dict[str, Any]:
+                  langs: tuple[str, ...] = ("en", "zh"), style: str = "classic") -> dict[str, Any]:
     """Write a synthetic TIGR benchmark (jsonl + imgs/ + LMDBs + ``synth_meta.json``) → summary.
+
+    ``style`` is the drawing style family of every scene (``drawing_style``: classic, train, heldout).
 
     Example:
         >>> generate_tigr("data/synth_tigr", seed=0, scale="small")["queries"]
@@ -134,6 +137,7 @@ def generate_tigr(out_dir: str | Path, seed: int = 0, scale: str = "default",
     bad = [lang for lang in langs if lang not in ("en", "zh")]
     if bad or not langs:
         raise ConfigError(f"unsupported language(s) {bad or list(langs)}", "use en, zh or en,zh")
+    check_family(style)
     started, sizes, rng = time.perf_counter(), SCALES[scale], random.Random(seed)
     writer = TigrWriter(out_dir, marker="synth_meta.json")
     held_out = _held_out(rng)
@@ -144,15 +148,15 @@ def generate_tigr(out_dir: str | Path, seed: int = 0, scale: str = "default",
     train = [(_uuid(rng), _train_scene(rng, held_out)) for _ in range(sizes["train"])]
     _label(queries, gallery)
     relevant = {i for q in queries for i in (*q["hr"], *q["mr"])}
-    writer.write_images("imgs", ((i, render_jpeg(s)) for i, s in tqdm(gallery, desc="gallery", leave=False)),
-                        folder_ids=relevant)
-    writer.write_images("train_imgs", ((i, render_jpeg(s)) for i, s in tqdm(train, desc="train", leave=False)),
-                        folder_ids=())
+    writer.write_images("imgs", ((i, render_jpeg(s, style=style)) for i, s in tqdm(gallery, desc="gallery",
+                                                                                   leave=False)), folder_ids=relevant)
+    writer.write_images("train_imgs", ((i, render_jpeg(s, style=style)) for i, s in tqdm(train, desc="train",
+                                                                                         leave=False)), folder_ids=())
     text_ids = [_uuid(rng) for _ in range(len(gallery) + len(train))]
     for lang in langs:
         writer.write_queries(lang, "synth_tigr", _records(queries, lang))
         writer.write_pairs(lang, ((i, t, caption(s, lang)) for (i, s), t in zip(train + gallery, text_ids)))
-    meta = {"version": VERSION, "seed": seed, "scale": scale, "held_out": sorted(held_out),
+    meta = {"version": VERSION, "seed": seed, "scale": scale, "style": style, "held_out": sorted(held_out),
             "queries": {q["text_id"]: {"subject": q["subject"], "and": q["and"], "not": q["not"],
                                        "held_out": q["and"][0] in held_out} for q in queries},
             "images": {i: {"split": split, "scene": s, "facts": sorted(scene_facts(s))}
@@ -161,4 +165,4 @@ def generate_tigr(out_dir: str | Path, seed: int = 0, scale: str = "default",
     return {"out": str(writer.root), "queries": len(queries), "gallery_images": len(gallery),
             "train_images": len(train), "hr_per_query": round(sum(len(q["hr"]) for q in queries) / len(queries), 2),
             "mr_per_query": round(sum(len(q["mr"]) for q in queries) / len(queries), 2),
-            "langs": list(langs), "seconds": round(time.perf_counter() - started, 1)}
+            "langs": list(langs), "style": style, "seconds": round(time.perf_counter() - started, 1)}

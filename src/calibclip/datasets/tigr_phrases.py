@@ -183,3 +183,24 @@ def caption(scene: Scene, lang: str = "en") -> str:
                 facts += [f"{o['kind']}={o['color']}", f"{o['kind']}.{'left_of' if o['x'] < p['x'] else 'right_of'}={g}"]
         texts.append(describe(g, facts, lang, barefoot=not p["shoes"]))
     return ("；" if lang == "zh" else "; ").join(texts)
+
+
+_PROMINENCE = ("car", "bicycle", "dog", "ball")  # the biggest object is the salient one
+
+
+def salient_caption(scene: Scene, rng, lang: str = "en") -> str:
+    """The scene's main subject only, as web alt-text says it ("a woman in a green dress",
+    "a red car on the street" / "穿绿色连衣裙的女人", "街上的红色汽车"); ``rng`` is a ``random.Random``
+    or a numpy ``Generator`` (only ``random()`` is used)."""
+    objects = sorted(scene["objects"], key=lambda o: _PROMINENCE.index(o["kind"]))
+    place = scene["place"]
+    if objects and rng.random() < 1 / 3:
+        obj = objects[0]
+        if lang == "zh":
+            return f"{PLACE_ZH[place]}的{COLOR_ZH[obj['color']]}{OBJECT_ZH[obj['kind']][1]}"
+        return f"{_a(obj['color'] + ' ' + obj['kind'])} {PLACE_EN[place]}"
+    p = scene["people"][0]
+    where = rng.random() < 0.3
+    if lang == "zh":
+        return f"{PLACE_ZH[place] if where else ''}穿{COLOR_ZH[p['color']]}{GARMENT_ZH[p['garment']]}的{GENDER_ZH[p['gender']]}"
+    return f"a {p['gender']} in {_a(p['color'] + ' ' + p['garment'])}" + (f" {PLACE_EN[place]}" if where else "")

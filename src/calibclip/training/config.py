@@ -57,6 +57,10 @@ class DataConfig:
     tigr_seed: int = 2000                    # generator seed of the training scene set
     tigr_scale: str = "default"              # "small" | "default"
     langs: tuple[str, ...] = ("en", "zh")    # caption languages of the scene set
+    pedes_langs: tuple[str, ...] = ("en",)   # caption languages of the person set (two captions each per image)
+    style: str = "classic"                   # drawing style family of the generated sets: classic | train
+    caption_style: str = "detailed"          # detailed | web (a share of captions names only the salient subject)
+    salient_share: float = 0.0               # web: chance a caption is salient-only (detailed: must be 0)
     use_tigr: bool = True                    # mix compositional scenes into the batches
     tigr_max_scenes: int | None = 1000       # training scenes used (None: all); balances the two sources
     val_max_images: int = 400                # cap on validation gallery size (speed)
@@ -173,6 +177,8 @@ def _normalise(cfg: TrainConfig) -> TrainConfig:
     _check_types(cfg, "config")
     cfg.model.image_size = tuple(cfg.model.image_size)
     cfg.data.langs = tuple(cfg.data.langs)
+    cfg.data.pedes_langs = tuple(cfg.data.pedes_langs)
+    _check_data(cfg.data)
     h, w = cfg.model.image_size
     if h % cfg.model.patch_size or w % cfg.model.patch_size:
         raise ConfigError(f"model.image_size {cfg.model.image_size} is not a multiple of "
@@ -194,6 +200,25 @@ def _normalise(cfg: TrainConfig) -> TrainConfig:
     if cfg.dcc.enabled:
         check_curriculum(cfg.dcc)
     return cfg
+
+
+def _check_data(data: DataConfig) -> None:
+    """Languages, drawing style and caption style of the generated training sets."""
+    bad = [lang for lang in (*data.langs, *data.pedes_langs) if lang not in ("en", "zh")]
+    if bad or not data.pedes_langs or not data.langs:
+        raise ConfigError(f"data.langs / data.pedes_langs must be non-empty lists of en, zh; got {bad or 'an empty list'}")
+    if data.style not in ("classic", "train"):
+        raise ConfigError(f"data.style must be classic or train, got {data.style!r}",
+                          "the heldout drawing style is for evaluation only (calibclip heldout --style heldout)")
+    if data.caption_style not in ("detailed", "web"):
+        raise ConfigError(f"data.caption_style must be detailed or web, got {data.caption_style!r}")
+    web = data.caption_style == "web"
+    if not (0.0 < data.salient_share <= 1.0 if web else data.salient_share == 0.0):
+        raise ConfigError(f"data.salient_share {data.salient_share} does not fit caption_style {data.caption_style}",
+                          "web takes a share in (0, 1]; detailed captions take 0")
+    if data.root is not None and (web or data.pedes_langs != ("en",) or data.style != "classic"):
+        raise ConfigError("data.caption_style, data.pedes_langs and data.style apply to generated sets, not data.root",
+                          "remove them, or remove data.root")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:

@@ -102,10 +102,10 @@ def evaluate_heldout(backbone: Backbone, pedes_root: Path | None = None, tigr_ro
 def seen_for_spec(spec: str) -> dict[str, list[str]] | None:
     """The ``seen_combinations`` stored in a ``tiny`` checkpoint (None for other backbones or old files)."""
     from calibclip.backbones.spec import parse_spec
-    from calibclip.backbones.tiny import bundled_checkpoint, load_tiny_model
+    from calibclip.backbones.tiny import checkpoint_of, load_tiny_model
 
     parsed = parse_spec(spec)
     if parsed.family != "tiny" or parsed.random_init:
         return None
-    _, extra = load_tiny_model(parsed.weights or bundled_checkpoint())
+    _, extra = load_tiny_model(checkpoint_of(parsed))
     return extra.get("seen_combinations")

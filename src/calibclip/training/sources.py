@@ -18,8 +18,10 @@ from calibclip.errors import DatasetLayoutError
 from calibclip.training.config import TrainConfig
 from calibclip.training.data import PairSet, concat_pairs
 from calibclip.training.model import input_size
-from calibclip.training.synthetic import (default_data_dir, ensure_pedes, ensure_tigr, pedes_keys, pedes_pairs,
-                                          pedes_recaptioner, seen_combinations, tigr_pairs)
+from calibclip.datasets.synthetic_pedes import PedesOptions
+from calibclip.training.synthetic import (CaptionPlan, default_data_dir, ensure_pedes, ensure_tigr, pedes_keys,
+                                          pedes_pairs, pedes_recaptioner, seen_combinations, tigr_pairs,
+                                          tigr_recaptioner)
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +48,39 @@ def load_training_data(cfg: TrainConfig) -> TrainingData:
 
 def _synthetic(cfg: TrainConfig) -> TrainingData:
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
-    size = input_size(cfg)
-    pedes_root = ensure_pedes(data_dir, cfg.data.pedes_seed, cfg.data.pedes_ids)
-    pedes = pedes_pairs(pedes_root, "train", size, joined=cfg.data.joined_captions)
-    parts, keys = [pedes], pedes_keys(pedes_root, pedes)
-    recaption = (pedes_recaptioner(pedes_root, "train", cfg.data.joined_captions)
-                 if cfg.data.resample_captions else None)
+    size, d = input_size(cfg), cfg.data
+    pedes_root = ensure_pedes(data_dir, d.pedes_seed, d.pedes_ids, PedesOptions(style=d.style))
+    plan = CaptionPlan(d.pedes_langs, d.salient_share, cfg.seed)
+    custom = plan != CaptionPlan(seed=cfg.seed)   # other languages or web style: captions drawn from attributes
+    pedes = pedes_pairs(pedes_root, "train", size, joined=d.joined_captions, captions=plan if custom else None)
+    parts, keys, samplers = [pedes], pedes_keys(pedes_root, pedes), []
+    if d.resample_captions:
+        samplers.append(pedes_recaptioner(pedes_root, "train", d.joined_captions, plan))
     sources = {"pedes": str(pedes_root)}
     tigr_root, scenes = None, None
-    if cfg.data.use_tigr:
-        tigr_root = ensure_tigr(data_dir, cfg.data.tigr_seed, cfg.data.tigr_scale, cfg.data.langs)
-        tigr, scenes = tigr_pairs(tigr_root, cfg.data.langs, size, cfg.data.tigr_max_scenes)
+    if d.use_tigr:
+        tigr_root = ensure_tigr(data_dir, d.tigr_seed, d.tigr_scale, d.langs, d.style)
+        tigr, scenes = tigr_pairs(tigr_root, d.langs, size, d.tigr_max_scenes)
+        if d.caption_style == "web":  # the stored captions are the full descriptions
+            scene_captions = tigr_recaptioner(tigr_root, scenes, d.langs, d.salient_share)
+            tigr.captions = scene_captions(np.random.default_rng([cfg.seed, 1]))
+            samplers += [scene_captions] * bool(samplers)
         parts.append(tigr)
         keys += [None] * len(tigr)
         sources["tigr"] = str(tigr_root)
-    val = pedes_pairs(pedes_root, "val", size, max_images=cfg.data.val_max_images)
+    val = pedes_pairs(pedes_root, "val", size, max_images=d.val_max_images)
     train = concat_pairs(parts)
     log.info("training pairs: %d captions over %d images; validation: %d captions", len(train),
              len(train.images), len(val))
-    seeds = {"pedes": cfg.data.pedes_seed, "tigr": cfg.data.tigr_seed if cfg.data.use_tigr else None}
+    seeds = {"pedes": d.pedes_seed, "tigr": d.tigr_seed if d.use_tigr else None}
     return TrainingData(train=train, val=val, keys=keys, val_root=pedes_root, val_split="val", sources=sources,
-                        seeds=seeds, seen=seen_combinations(pedes_root, tigr_root, scenes), recaption=recaption)
+                        seeds=seeds, seen=seen_combinations(pedes_root, tigr_root, scenes),
+                        recaption=_chain(samplers) if samplers else None)
+
+
+def _chain(samplers: list[Callable[[np.random.Generator], list[str]]]) -> Callable[[np.random.Generator], list[str]]:
+    """One recaptioner over consecutive parts of the training pairs (person pairs first, then scenes)."""
+    return lambda rng: [text for sample in samplers for text in sample(rng)]
 
 
 def _folder(cfg: TrainConfig) -> TrainingData:

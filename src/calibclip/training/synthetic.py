@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from calibclip.datasets.synthetic_pedes import META_FILE, read_meta
+from calibclip.datasets.synthetic_pedes import META_FILE, PedesOptions, read_meta
 from calibclip.errors import DatasetLayoutError
 from calibclip.training.data import PairSet, build_pairs
 from calibclip.training.dominant import attribute_key, dominant_key
@@ -49,27 +50,42 @@ def _ensure(folder: Path, generate: Callable[[Path], object]) -> Path:
     return folder
 
 
-def ensure_pedes(data_dir: Path, seed: int, ids: int | None = None) -> Path:
-    """A generated person set (CUHK-PEDES layout) → its dataset root."""
+def ensure_pedes(data_dir: Path, seed: int, ids: int | None = None, options: PedesOptions | None = None) -> Path:
+    """A generated person set (CUHK-PEDES layout; ``options``: style, look-alikes, captions) → its dataset root."""
     from calibclip.datasets.pedes import DATASET_DIRS
     from calibclip.datasets.synthetic_pedes import generate_pedes
 
-    size = f"ids{ids}" if ids else "default"
-    folder = _ensure(data_dir / f"pedes-seed{seed}-{size}", lambda out: generate_pedes(out, seed=seed, ids=ids))
+    options = (options or PedesOptions()).check()
+    name = f"pedes-seed{seed}-{f'ids{ids}' if ids else 'default'}" + _options_suffix(options)
+    folder = _ensure(data_dir / name, lambda out: generate_pedes(out, seed=seed, ids=ids, options=options))
     return folder / DATASET_DIRS["cuhkpedes"]
 
 
-def ensure_tigr(data_dir: Path, seed: int, scale: str = "default", langs: tuple[str, ...] = ("en", "zh")) -> Path:
-    """A generated scene set (TIGR layout, every language in ``langs``) → its root."""
+def _options_suffix(options: PedesOptions) -> str:
+    """The folder-name part of the options that differ from the classic set ("" for it)."""
+    parts = [options.style] if options.style != "classic" else []
+    parts += [f"look{options.lookalike_group}"] * (options.lookalike_group > 1)
+    parts += [options.lang] * (options.lang != "en")
+    parts += [f"salient{options.salient_share:g}"] * (options.salient_share > 0)
+    return "".join(f"-{p}" for p in parts)
+
+
+def ensure_tigr(data_dir: Path, seed: int, scale: str = "default", langs: tuple[str, ...] = ("en", "zh"),
+                style: str = "classic") -> Path:
+    """A generated scene set (TIGR layout, every language in ``langs``, drawn in ``style``) → its root."""
     from calibclip.datasets.synthetic_tigr import generate_tigr
 
-    folder = data_dir / f"tigr-seed{seed}-{scale}-{'-'.join(langs)}"
-    return _ensure(folder, lambda out: generate_tigr(out, seed=seed, scale=scale, langs=langs))
+    folder = data_dir / (f"tigr-seed{seed}-{scale}-{'-'.join(langs)}" + (f"-{style}" if style != "classic" else ""))
+    return _ensure(folder, lambda out: generate_tigr(out, seed=seed, scale=scale, langs=langs, style=style))
 
 
 def pedes_pairs(root: Path, split: str, size: tuple[int, int], max_images: int | None = None,
-                joined: bool = False, layout: str | None = None, lazy: bool = False) -> PairSet:
+                joined: bool = False, layout: str | None = None, lazy: bool = False,
+                captions: CaptionPlan | None = None) -> PairSet:
     """Every caption of a person split paired with its image; the group is the person id.
+
+    ``captions`` replaces the stored captions with a first draw of that plan (languages,
+    web-style share; ``pedes_recaptioner`` draws the same layout every epoch).
 
     ``joined`` adds, per image, its captions joined into one text: each caption
     is partial, the pair describes the whole person, so the joined text
@@ -80,11 +96,15 @@ def pedes_pairs(root: Path, split: str, size: tuple[int, int], max_images: int |
 
     data = load_pedes(root, split, layout)
     keep = len(data.image_paths) if max_images is None else min(max_images, len(data.image_paths))
-    per_image: list[list[str]] = [[] for _ in range(keep)]
-    for caption, i in zip(data.captions, data.caption_image_index):
-        if i < keep and caption.strip():
-            per_image[i].append(caption)
-    pairs = [(i, text, int(data.image_pids[i])) for i, text in _pedes_texts(per_image, joined)]
+    if captions is not None:
+        per_image = _caption_sampler(root, split, captions)(np.random.default_rng(captions.seed))[:keep]
+    else:
+        per_image = [[] for _ in range(keep)]
+        for caption, i in zip(data.captions, data.caption_image_index):
+            if i < keep and caption.strip():
+                per_image[i].append(caption)
+    blocks = len(captions.langs) if captions is not None else 1
+    pairs = [(i, text, int(data.image_pids[i])) for i, text in _pedes_texts(per_image, joined, blocks)]
     return build_pairs(data.image_paths[:keep], pairs, size, desc=f"decoding pedes {split}", lazy=lazy)
 
 
@@ -109,14 +129,32 @@ def pedes_keys(root: Path, pairs: PairSet, split: str = "train", layout: str | N
     return [per_image[i] for i in pairs.caption_image.tolist()]
 
 
-def pedes_recaptioner(root: Path, split: str, joined: bool = False) -> Callable[[np.random.Generator], list[str]]:
-    """Fresh captions for every pair of ``pedes_pairs(root, split, joined=joined)``, in the same order.
+@dataclass(frozen=True)
+class CaptionPlan:
+    """Which captions a generated person set is trained on, drawn from each person's exact attributes."""
 
-    Drawn by the generator's own captioner from each person's exact attributes
+    langs: tuple[str, ...] = ("en",)   # two captions per image in each language, in this order
+    salient_share: float = 0.0         # chance that a caption names only the subject and garment (web style)
+    seed: int = 0                      # the first draw (``pedes_pairs``); later epochs draw from the trainer's rng
+
+
+def pedes_recaptioner(root: Path, split: str, joined: bool = False,
+                      captions: CaptionPlan | None = None) -> Callable[[np.random.Generator], list[str]]:
+    """Fresh captions for every pair of ``pedes_pairs(root, split, joined=joined, captions=captions)``, same order.
+
+    Drawn by the generator's own captioners from each person's exact attributes
     (``synth_meta.json``): new wording and a new split of the details between
     the two captions every epoch, so the text side cannot memorise captions.
     """
-    from calibclip.datasets.captions_pedes import caption_pair
+    captions = captions or CaptionPlan()
+    sample = _caption_sampler(root, split, captions)
+    return lambda rng: [text for _, text in _pedes_texts(sample(rng), joined, len(captions.langs))]
+
+
+def _caption_sampler(root: Path, split: str,
+                     plan: CaptionPlan) -> Callable[[np.random.Generator], list[list[str]]]:
+    """rng → per image of the split, its two captions in each of ``plan.langs``."""
+    from calibclip.datasets.captions_pedes import person_captions
     from calibclip.datasets.draw_person import Person
     from calibclip.datasets.pedes import load_pedes
 
@@ -127,17 +165,18 @@ def pedes_recaptioner(root: Path, split: str, joined: bool = False) -> Callable[
                                  "resampling captions needs a set written by the synthetic generator")
     people = pedes_identities(root, data.layout)
     persons = [Person(**people[int(pid)]) for pid in data.image_pids]
-
-    def sample(rng: np.random.Generator) -> list[str]:
-        return [text for _, text in _pedes_texts([list(caption_pair(p, rng)) for p in persons], joined)]
-    return sample
+    return lambda rng: [[text for lang in plan.langs for text in person_captions(p, rng, lang, plan.salient_share)]
+                        for p in persons]
 
 
-def _pedes_texts(per_image: list[list[str]], joined: bool) -> list[tuple[int, str]]:
-    """(image index, text) for every caption, then every image's captions joined."""
+def _pedes_texts(per_image: list[list[str]], joined: bool, blocks: int = 1) -> list[tuple[int, str]]:
+    """(image index, text) for every caption, then every image's captions joined (within each of
+    ``blocks`` equal runs: one per language)."""
     texts = [(i, caption) for i, captions in enumerate(per_image) for caption in captions]
     if joined:
-        texts += [(i, " ".join(captions)) for i, captions in enumerate(per_image) if len(captions) > 1]
+        for i, captions in enumerate(per_image):
+            step = max(1, len(captions) // blocks)
+            texts += [(i, " ".join(captions[k:k + step])) for k in range(0, len(captions), step) if step > 1]
     return texts
 
 
@@ -172,6 +211,18 @@ def tigr_pairs(root: Path, langs: tuple[str, ...], size: tuple[int, int],
         return build_pairs(sources, pairs, size, desc="decoding tigr"), list(index)
     finally:
         images.close()
+
+
+def tigr_recaptioner(root: Path, scenes: list[str], langs: tuple[str, ...],
+                     salient_share: float) -> Callable[[np.random.Generator], list[str]]:
+    """Captions for every pair of ``tigr_pairs(root, langs, ...)`` (its ``scenes``), same order: each one the
+    scene's full description, or with probability ``salient_share`` its main subject only (web style)."""
+    from calibclip.datasets.tigr_phrases import caption, salient_caption
+
+    images = read_meta(root / META_FILE)["images"]
+    drawn = [images[image_id]["scene"] for image_id in scenes]
+    return lambda rng: [salient_caption(scene, rng, lang) if rng.random() < salient_share else caption(scene, lang)
+                        for lang in langs for scene in drawn]
 
 
 def pedes_combination(attributes: dict) -> str:

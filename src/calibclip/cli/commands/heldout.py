@@ -15,6 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", default="en,zh", help="scene-set query languages (default: en,zh)")
     parser.add_argument("--skip", choices=["pedes", "tigr"], action="append", default=[],
                         help="leave one evaluation out (repeatable)")
+    parser.add_argument("--style", choices=["classic", "train", "heldout"], default="classic",
+                        help="drawing style family of the fresh sets (default: classic, the tiny model's drawing)")
+    parser.add_argument("--lookalike-group", type=int, default=0,
+                        help="person set: identities in groups of N sharing gender, garment and its colour")
     parser.add_argument("--calibrated", action="store_true",
                         help="also report training-free CalibCLIP (default knobs) on the person set")
     parser.add_argument("--data-dir", default=None,
@@ -28,14 +32,16 @@ def run(args: argparse.Namespace) -> int:
 
     from calibclip.backbones import load_backbone
     from calibclip.config import CalibrationConfig
+    from calibclip.datasets.synthetic_pedes import PedesOptions
     from calibclip.training.heldout import evaluate_heldout, seen_for_spec
     from calibclip.training.synthetic import default_data_dir, ensure_pedes, ensure_tigr
 
     langs = tuple(s.strip() for s in args.lang.split(",") if s.strip())
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     backbone = load_backbone(args.backbone, args.device)
-    pedes = None if "pedes" in args.skip else ensure_pedes(data_dir, args.pedes_seed)
-    tigr = None if "tigr" in args.skip else ensure_tigr(data_dir, args.tigr_seed, langs=langs)
+    options = PedesOptions(style=args.style, lookalike_group=args.lookalike_group).check()
+    pedes = None if "pedes" in args.skip else ensure_pedes(data_dir, args.pedes_seed, options=options)
+    tigr = None if "tigr" in args.skip else ensure_tigr(data_dir, args.tigr_seed, langs=langs, style=args.style)
     calibration = CalibrationConfig() if args.calibrated else None
     report = evaluate_heldout(backbone, pedes, tigr, langs, seen_for_spec(args.backbone), calibration)
     if args.json:

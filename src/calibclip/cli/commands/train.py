@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="training seed (overrides the config)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
                         help="where to train (default: the config's 'device')")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (overrides the config; 1 is faster on a machine shared by many jobs)")
     parser.add_argument("--data-dir", default=None,
                         help="where generated training data is cached (default: ~/.cache/calibclip/train-data)")
     add_json_arg(parser)
@@ -37,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from calibclip.training.run import train
 
     cfg = load_train_config(args.config, {"out": args.out, "epochs": args.epochs, "seed": args.seed,
-                                          "device": args.device, "data_dir": args.data_dir, "init": args.init},
+                                          "device": args.device, "data_dir": args.data_dir, "init": args.init,
+                                          "threads": args.threads},
                             data_root=args.data_root)
     result = train(cfg, resume=args.resume)
     summary = {"checkpoint": str(result.checkpoint), "epochs": result.epochs, "steps": result.steps,

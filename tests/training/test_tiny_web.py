@@ -1,0 +1,81 @@
+"""``configs/tiny-web.yaml``: typed and validated data keys, a short web-style training run, the ``tiny-web`` spec."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibclip.backbones.spec import parse_spec
+from calibclip.cli.main import main
+from calibclip.errors import ConfigError, SpecError
+from calibclip.training.config import load_train_config
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tiny-web.yaml"
+
+
+def test_tiny_web_config_loads_with_its_data_plan():
+    cfg = load_train_config(CONFIG)
+    assert cfg.model.image_size == (96, 96) and cfg.data.pedes_langs == ("en", "zh") == cfg.data.langs
+    assert (cfg.data.style, cfg.data.caption_style, cfg.data.salient_share) == ("train", "web", 0.88)
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"caption_style": "web"}, "salient_share 0.0 does not fit caption_style web"),
+    ({"salient_share": 0.5}, "salient_share 0.5 does not fit caption_style detailed"),
+    ({"caption_style": "alt"}, "caption_style must be detailed or web"),
+    ({"style": "heldout"}, "data.style must be classic or train"),
+    ({"pedes_langs": ["en", "fr"]}, "must be non-empty lists of en, zh"),
+    ({"pedes_langs": "en"}, "wrong type"),
+    ({"root": "/data/CUHK-PEDES", "style": "train"}, "apply to generated sets"),
+])
+def test_bad_data_keys_fail_with_one_clear_error(data, match):
+    with pytest.raises(ConfigError, match=match):
+        load_train_config(None, {"data": data})
+
+
+def test_web_training_smoke_run(tmp_path, write_config, capsys):
+    # two steps on a tiny generated set: captions in both languages, mostly salient-only, train-style drawings
+    config = write_config(tmp_path, model={**load_train_config(None).model.__dict__, "image_size": [32, 32],
+                                           "vision_width": 32, "vision_layers": 1, "vision_heads": 2,
+                                           "text_width": 32, "text_layers": 1, "text_heads": 2, "embed_dim": 16},
+                          optim={"batch_size": 16, "warmup_steps": 1, "steps_per_epoch": 2},
+                          data={"pedes_ids": 9, "use_tigr": True, "tigr_scale": "small", "tigr_max_scenes": 12,
+                                "val_max_images": 20, "pedes_langs": ["en", "zh"], "style": "train",
+                                "caption_style": "web", "salient_share": 0.88, "joined_captions": False})
+    out, data = tmp_path / "run", tmp_path / "data"
+    assert main(["train", "--config", str(config), "--out", str(out), "--data-dir", str(data), "--threads", "1"]) == 0
+    from calibclip.backbones import load_backbone
+    from calibclip.backbones.tiny import load_tiny_model
+
+    model, extra = load_tiny_model(out / "tiny.pt")
+    assert {"穿", "的", "woman"} <= set(model.cfg.vocab) and extra["steps"] == 2
+    assert all("-train" in Path(p).parent.name or "-train" in Path(p).name for p in extra["data_sources"].values())
+    backbone = load_backbone(f"tiny:{out / 'tiny.pt'}", "cpu")
+    emb = backbone.embed_texts(["a woman in a red coat", "一个穿红色外套的女人"])
+    assert np.allclose(emb.norm(dim=-1).numpy(), 1.0, atol=1e-4)
+
+
+def test_recaptioners_follow_the_pairs(tmp_path):
+    from calibclip.datasets.synthetic_pedes import PedesOptions
+    from calibclip.training.synthetic import (CaptionPlan, ensure_pedes, ensure_tigr, pedes_pairs, pedes_recaptioner,
+                                              tigr_pairs, tigr_recaptioner)
+
+    root = ensure_pedes(tmp_path, 5, 9, PedesOptions(style="train"))
+    plan = CaptionPlan(("en", "zh"), 0.88, seed=3)
+    pairs = pedes_pairs(root, "train", (32, 32), captions=plan)
+    images = len(pairs.images)
+    assert len(pairs) == 4 * images and pairs.caption_image.tolist()[:4] == [0, 0, 0, 0]
+    assert pedes_recaptioner(root, "train", captions=plan)(np.random.default_rng(3)) == pairs.captions
+    tigr_root = ensure_tigr(tmp_path, 8, "small", ("en", "zh"), "train")
+    scenes_pairs, scenes = tigr_pairs(tigr_root, ("en", "zh"), (32, 32), max_scenes=10)
+    assert tigr_recaptioner(tigr_root, scenes, ("en", "zh"), 0.0)(np.random.default_rng(0)) == scenes_pairs.captions
+    web = tigr_recaptioner(tigr_root, scenes, ("en", "zh"), 1.0)(np.random.default_rng(0))
+    assert all(len(w) < len(full) for w, full in zip(web, scenes_pairs.captions))
+
+
+def test_tiny_web_spec():
+    spec = parse_spec("tiny-web")
+    assert (spec.family, spec.arch, spec.weights, spec.raw) == ("tiny", "tiny-web", None, "tiny-web")
+    with pytest.raises(SpecError, match="takes no weights"):
+        parse_spec("tiny-web:/x.pt")
