@@ -21,7 +21,7 @@ import threading
 from importlib import resources
 from typing import Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,72 +71,94 @@ def result_json(result: SearchResult) -> dict:
                      for h in result.hits]}
 
 
+class _Served:
+    """The searcher behind the app and the lock that gives it one call at a time (model + database)."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        self.searcher, self.lock = searcher, threading.Lock()
+
+    def __call__(self, method: str, *args, **kwargs):
+        with self.lock:
+            return getattr(self.searcher, method)(*args, **kwargs)
+
+
+def _served(request: Request) -> _Served:
+    return request.app.state.served
+
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def page() -> str:
+    return (resources.files("calibclip.web") / "static" / "index.html").read_text(encoding="utf-8")
+
+
+@router.get("/api/info")
+def info(served: _Served = Depends(_served)) -> dict:
+    """Size and producer of the index (backbone, weights and calibration fingerprints)."""
+    return served("info")
+
+
+@router.post("/api/search", dependencies=[Depends(_json_body)])
+def search(req: SearchRequest, served: _Served = Depends(_served)) -> dict:
+    """Baseline, calibrated and composite results side by side."""
+    results = served("compare", req.q, req.k, calibrate=req.calibrate, composite=req.composite,
+                     rewriter=req.rewriter, min_score=req.min_score)
+    return {"query": req.q, "min_score": req.min_score,
+            "columns": {name: result_json(r) for name, r in results.items()}}
+
+
+@router.post("/api/explain", dependencies=[Depends(_json_body)])
+def explain(req: ExplainRequest, served: _Served = Depends(_served)) -> dict:
+    """CVE heatmap (PNG data URL), DCC-masked words and the scores of one result."""
+    why = served("explain", req.q, req.id)
+    buffer = io.BytesIO()
+    why.overlay.save(buffer, "PNG")
+    return {"id": req.id, "masked_words": why.masked_words, "masked_text": why.masked_text,
+            "suppressed": [list(b) for b in why.dominant_boxes], "s_orig": why.s_orig, "s_first": why.s_first,
+            "s_disc": why.s_disc, "s_final": why.s_final,
+            "overlay": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
+
+
+@router.get("/api/thumb/{image_id}", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+def thumb(image_id: int, served: _Served = Depends(_served)) -> Response:
+    """JPEG thumbnail of an indexed image (made on first request, then cached)."""
+    try:
+        data = served("thumbnail", image_id)
+    except BadImage as exc:
+        raise HTTPException(404, exc.one_line()) from exc
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/api/image/{image_id}", response_class=FileResponse)
+def image(image_id: int, served: _Served = Depends(_served)) -> FileResponse:
+    """The indexed file itself (only files in the index can be served)."""
+    record = served("record", image_id)
+    if not os.path.isfile(record.path):
+        raise HTTPException(404, f"image {image_id} is no longer on disk (run calibclip index again)")
+    return FileResponse(record.path)
+
+
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """A 422 whose ``detail`` is one line: the first bad field and what is wrong with it."""
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    return JSONResponse({"detail": f"{where}: {first.get('msg')}" if where else first.get("msg")}, 422)
+
+
+async def _library_error(_: Request, exc: CalibclipError) -> JSONResponse:
+    return JSONResponse({"detail": exc.one_line()}, 404 if isinstance(exc, UnknownImage) else 400)
+
+
 def create_app(searcher: Searcher) -> FastAPI:
-    """The FastAPI app serving ``searcher`` (one lock: the model and the database are used one call at a time)."""
+    """The FastAPI app serving ``searcher`` (calls into it one at a time)."""
     app = FastAPI(title="calibclip search", version=__version__, docs_url=None, redoc_url=None,
                   description="Calibrated (CalibCLIP) and composite (CsdCLIP) search over an indexed folder.")
-    lock = threading.Lock()
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse({"detail": f"{where}: {first.get('msg')}" if where else first.get("msg")}, 422)
-
-    @app.exception_handler(CalibclipError)
-    async def _library_error(_: Request, exc: CalibclipError) -> JSONResponse:
-        return JSONResponse({"detail": exc.one_line()}, 404 if isinstance(exc, UnknownImage) else 400)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
-        return (resources.files("calibclip.web") / "static" / "index.html").read_text(encoding="utf-8")
-
-    @app.get("/api/info")
-    def info() -> dict:
-        """Size and producer of the index (backbone, weights and calibration fingerprints)."""
-        with lock:
-            return searcher.info()
-
-    @app.post("/api/search", dependencies=[Depends(_json_body)])
-    def search(req: SearchRequest) -> dict:
-        """Baseline, calibrated and composite results side by side."""
-        with lock:
-            results = searcher.compare(req.q, req.k, calibrate=req.calibrate, composite=req.composite,
-                                       rewriter=req.rewriter, min_score=req.min_score)
-        return {"query": req.q, "min_score": req.min_score,
-                "columns": {name: result_json(r) for name, r in results.items()}}
-
-    @app.post("/api/explain", dependencies=[Depends(_json_body)])
-    def explain(req: ExplainRequest) -> dict:
-        """CVE heatmap (PNG data URL), DCC-masked words and the scores of one result."""
-        with lock:
-            why = searcher.explain(req.q, req.id)
-        buffer = io.BytesIO()
-        why.overlay.save(buffer, "PNG")
-        return {"id": req.id, "masked_words": why.masked_words, "masked_text": why.masked_text,
-                "suppressed": [list(b) for b in why.dominant_boxes], "s_orig": why.s_orig, "s_first": why.s_first,
-                "s_disc": why.s_disc, "s_final": why.s_final,
-                "overlay": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
-
-    @app.get("/api/thumb/{image_id}", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-    def thumb(image_id: int) -> Response:
-        """JPEG thumbnail of an indexed image (made on first request, then cached)."""
-        with lock:
-            try:
-                data = searcher.thumbnail(image_id)
-            except BadImage as exc:
-                raise HTTPException(404, exc.one_line()) from exc
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
-
-    @app.get("/api/image/{image_id}", response_class=FileResponse)
-    def image(image_id: int) -> FileResponse:
-        """The indexed file itself (only files in the index can be served)."""
-        with lock:
-            record = searcher.record(image_id)
-        if not os.path.isfile(record.path):
-            raise HTTPException(404, f"image {image_id} is no longer on disk (run calibclip index again)")
-        return FileResponse(record.path)
-
+    app.state.served = _Served(searcher)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(CalibclipError, _library_error)
+    app.include_router(router)
     return app
 
 
