@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from calibclip.cli.common import add_json_arg, print_json, print_table
+from calibclip.cli.common import add_json_arg, add_threads_arg, print_json, print_table
 
 HELP = "train a model contrastively (tiny, or the calibclip ViT), with the CVE head and dual curriculum"
 
@@ -27,8 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="training seed (overrides the config)")
     parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
                         help="where to train (default: the config's 'device')")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (overrides the config; 1 is faster on a machine shared by many jobs)")
+    add_threads_arg(parser)  # overrides the config's threads when > 0
     parser.add_argument("--data-dir", default=None,
                         help="where generated training data is cached (default: ~/.cache/calibclip/train-data)")
     add_json_arg(parser)
@@ -40,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_train_config(args.config, {"out": args.out, "epochs": args.epochs, "seed": args.seed,
                                           "device": args.device, "data_dir": args.data_dir, "init": args.init,
-                                          "threads": args.threads},
+                                          "threads": args.threads or None},
                             data_root=args.data_root)
     result = train(cfg, resume=args.resume)
     summary = {"checkpoint": str(result.checkpoint), "epochs": result.epochs, "steps": result.steps,
