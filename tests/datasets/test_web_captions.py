@@ -70,7 +70,8 @@ def test_chinese_person_captions_name_the_drawn_colours():
         assert ("眼镜" in both) == person.glasses
         web = person_captions(person, rng, "zh", 1.0)
         for text in web:
-            assert re.fullmatch(rf"(一个|一位)?穿{COLOUR[person.garment_colour]}\w+的(女人|女子|女士|男人|男子|男士)", text)
+            who = "(女人|女子|女士|男人|男子|男士)"
+            assert re.fullmatch(rf"(一个|一位)?穿{COLOUR[person.garment_colour]}\w+的{who}", text)
             assert ("女" in text) == (person.gender == "woman")
 
 

@@ -16,7 +16,8 @@ from calibclip.datasets.draw_person import Person
 _SUBJECT = {"man": ("A man", "The man", "A young man", "This man", "The male pedestrian"),
             "woman": ("A woman", "The woman", "A young woman", "This lady", "The female pedestrian")}
 _NEUTRAL = ("A person", "The pedestrian", "This person")
-_SALIENT_SUBJECT = {"man": ("a man", "man", "a young man", "a guy"), "woman": ("a woman", "woman", "a young woman", "a lady")}
+_SALIENT_SUBJECT = {"man": ("a man", "man", "a young man", "a guy"),
+                    "woman": ("a woman", "woman", "a young woman", "a lady")}
 _PRONOUN = {"man": "He", "woman": "She"}
 _GARMENT = {"coat": ("coat", "jacket", "long coat", "overcoat"), "dress": ("dress", "long dress"),
             "top": ("t-shirt", "shirt", "top", "sweater")}

@@ -202,5 +202,6 @@ def salient_caption(scene: Scene, rng, lang: str = "en") -> str:
     p = scene["people"][0]
     where = rng.random() < 0.3
     if lang == "zh":
-        return f"{PLACE_ZH[place] if where else ''}穿{COLOR_ZH[p['color']]}{GARMENT_ZH[p['garment']]}的{GENDER_ZH[p['gender']]}"
+        wear = f"穿{COLOR_ZH[p['color']]}{GARMENT_ZH[p['garment']]}"
+        return f"{PLACE_ZH[place] if where else ''}{wear}的{GENDER_ZH[p['gender']]}"
     return f"a {p['gender']} in {_a(p['color'] + ' ' + p['garment'])}" + (f" {PLACE_EN[place]}" if where else "")

@@ -206,7 +206,8 @@ def _check_data(data: DataConfig) -> None:
     """Languages, drawing style and caption style of the generated training sets."""
     bad = [lang for lang in (*data.langs, *data.pedes_langs) if lang not in ("en", "zh")]
     if bad or not data.pedes_langs or not data.langs:
-        raise ConfigError(f"data.langs / data.pedes_langs must be non-empty lists of en, zh; got {bad or 'an empty list'}")
+        raise ConfigError("data.langs / data.pedes_langs must be non-empty lists of en, zh; "
+                          f"got {bad or 'an empty list'}")
     if data.style not in ("classic", "train"):
         raise ConfigError(f"data.style must be classic or train, got {data.style!r}",
                           "the heldout drawing style is for evaluation only (calibclip heldout --style heldout)")
