@@ -19,27 +19,51 @@ from calibclip.errors import ConfigError
 T = TypeVar("T")
 
 
+# The values of CalibCLIP's public code (kane2kang/CalibCLIP: top 10% of patches by CLS attention are
+# dominant, residual/decay 0.1, DCC λ 0.5, retrieval top-k 100) and of DESIGN.md (mask 20% of content
+# words, first stage original). Every other key is calibclip's own and its value was fixed before any
+# measurement (docs/methods/calibclip.md). A backbone's preset overrides these; explicit config wins.
+PUBLIC_CODE_DEFAULTS: dict[str, Any] = {
+    "cve_enabled": True, "dominant_select": "register", "dominant_ratio": 0.1, "dominance": 2.0,
+    "low_info_quantile": 0.5, "norm_outlier": 3.0, "decay": 0.1, "decay_mode": "constant", "contrast_alpha": 0.0,
+    "dcc_enabled": True, "mask_select": "general", "mask_ratio": 0.2, "min_masked": 1, "min_df": 0.05,
+    "word_pool": "max", "dcc_corpus": None, "rerank_k": 100, "lam": 0.5, "first_stage": "original",
+    "random_seed": 0,
+}
+
+
 @dataclass
 class CalibrationConfig:
-    """CalibCLIP training-free knobs (DESIGN "CalibCLIP").
+    """CalibCLIP training-free knobs (DESIGN "CalibCLIP"); ``None`` means "not set here".
 
-    Defaults: the best of 879 settings on the val split of 3 fresh synthetic person sets with the
-    bundled tiny model (``scripts/ablate_calibration.py``, README "Does it help here?"); the paper-derived
-    values are 0.1 / 0.1 / 0.0 / 0.2 / 0.5 / original for dominant_ratio / decay / contrast_alpha /
-    mask_ratio / lam / first_stage.
+    An unset knob takes the backbone's own preset (``tiny`` checkpoints carry the values measured
+    on them) and then ``PUBLIC_CODE_DEFAULTS``; ``calibclip.calibration.presets.resolve_calibration``
+    does the lookup, so explicit configuration always wins. Knob meanings are in
+    docs/methods/calibclip.md; the selection rules marked "ours" are our reading of the paper.
     """
 
-    cve_enabled: bool = True            # calibrate image embeddings (CVE)
-    dominant_ratio: float = 0.2         # share of patches treated as dominant
-    neighbourhood: int = 3              # k×k window for "stands out from its neighbours"
-    decay: float = 0.3                  # attention multiplier on dominant patches (1 and α 0 = off)
-    contrast_alpha: float = 0.0         # >0: calibrated += α·(orig − dominant-only), renormalised
-    dcc_enabled: bool = True            # calibrate text embeddings (DCC)
-    mask_ratio: float = 0.3             # share of content words masked
-    min_masked: int = 1                 # at least this many words masked
-    rerank_k: int = 100                 # rerank only the top K of the first stage
-    lam: float = 0.1                    # final = (1-λ)·s_orig + λ·s_disc
-    first_stage: str = "calibrated"     # "original" | "calibrated" image embedding in stage 1
+    cve_enabled: bool | None = None         # calibrate image embeddings (CVE)
+    dominant_select: str | None = None      # "register" (ours) | "flat" (ours, pixels) | "attention" (public
+    #                                         code) | "random" (control)
+    dominant_ratio: float | None = None     # at most this share of patches is suppressed
+    dominance: float | None = None          # register/flat: attention ≥ this × the uniform patch share
+    low_info_quantile: float | None = None  # flat: pixel std at or below this quantile = low information
+    norm_outlier: float | None = None       # register: token norm ≥ this × the median = a register token
+    decay: float | None = None              # attention multiplier on dominant patches (1 = CVE off)
+    decay_mode: str | None = None           # "constant" | "adaptive" (down to the median patch attention)
+    contrast_alpha: float | None = None     # >0: calibrated += α·(orig − dominant-only), renormalised
+    dcc_enabled: bool | None = None         # calibrate text embeddings (DCC)
+    mask_select: str | None = None          # "general" (ours: attention × corpus frequency) | "attention" |
+    #                                         "frequency" | "random" (the last two are cheap controls)
+    mask_ratio: float | None = None         # share of content words masked
+    min_masked: int | None = None           # at least this many eligible words masked
+    min_df: float | None = None             # general: only words in ≥ this share of corpus captions
+    word_pool: str | None = None            # "max" | "mean" of a word's sub-token attentions
+    dcc_corpus: str | None = None           # captions file (one per line) for word frequencies
+    rerank_k: int | None = None             # rerank only the top K of the first stage
+    lam: float | None = None                # final = (1-λ)·s_first + λ·s_disc
+    first_stage: str | None = None          # "original" | "calibrated" image embedding in stage 1
+    random_seed: int | None = None          # seed of the "random" selection controls
 
 
 @dataclass
@@ -121,5 +145,5 @@ def apply_overrides(obj: T, overrides: dict[str, Any]) -> T:
     return from_dict(type(obj), {**dataclasses.asdict(obj), **changes})
 
 
-__all__ = ["CalibrationConfig", "CompositeConfig", "cache_root", "from_dict", "to_dict", "read_yaml",
-           "deep_merge", "apply_overrides"]
+__all__ = ["CalibrationConfig", "CompositeConfig", "PUBLIC_CODE_DEFAULTS", "cache_root", "from_dict", "to_dict",
+           "read_yaml", "deep_merge", "apply_overrides"]

@@ -77,8 +77,10 @@ def test_clip_text_attention_is_causal_and_sums_per_word(hf_clip):
     assert out.eot_index.tolist() == [11, 2]
     attention = out.token_attention
     assert attention[1, 3:].sum() == 0  # the end token cannot see the padding after it
-    assert out.word_attention[0][5] == pytest.approx(float(attention[0, 6] + attention[0, 7]), abs=1e-6)
-    assert out.word_attention[0].sum() == pytest.approx(float(attention[0, 1:11].sum()), abs=1e-6)
+    # only the content token counts: "coat," is "coat" (6), its "," (7) never does
+    assert out.word_attention[0][5] == pytest.approx(float(attention[0, 6]), abs=1e-6)
+    summed = hf_clip.text_tokens(EN_TEXTS, pool="sum")
+    assert summed.word_attention[0].sum() == pytest.approx(float(attention[0, 1:11].sum() - attention[0, 7]), abs=1e-6)
 
 
 def test_chinese_clip_pools_cls_and_aligns_characters(hf_chinese):

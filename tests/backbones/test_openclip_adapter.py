@@ -67,8 +67,10 @@ def test_text_tokens_embedding_and_word_attention(openclip_vit):
     assert out.eot_index.tolist() == [11, 2]
     attention = out.token_attention[0]
     assert attention[12:].sum() == 0  # the causal mask: the end token sees nothing after itself
-    assert out.word_attention[0][5] == pytest.approx(float(attention[6] + attention[7]), abs=1e-6)
-    assert out.word_attention[0].sum() == pytest.approx(float(attention[1:11].sum()), abs=1e-6)
+    # only the content token counts: "coat," is "coat" (6), its "," (7) never does
+    assert out.word_attention[0][5] == pytest.approx(float(attention[6]), abs=1e-6)
+    summed = openclip_vit.text_tokens(TEXTS, pool="sum")
+    assert summed.word_attention[0].sum() == pytest.approx(float(attention[1:11].sum() - attention[7]), abs=1e-6)
     assert out.word_attention[1][0] == pytest.approx(float(out.token_attention[1, 1]), abs=1e-6)
 
 

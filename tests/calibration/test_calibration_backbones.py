@@ -16,6 +16,8 @@ from calibclip.errors import NotApplicable
 VIT_SPECS = ["tiny:none", "openclip:calibtest-vit:none", "hf:{hf_clip_dir}", "hf:{hf_chinese_clip_dir}"]
 NO_CVE_SPECS = ["openclip:calibtest-rn:none", "hf:{hf_siglip_dir}"]
 QUERIES = ["a woman in a red coat with a black bag", "a man with a bag"]
+# selection rules that always act, whatever the (random) weights: these tests check the mechanics
+ACTING = dict(dominant_select="attention", mask_select="attention")
 
 
 def _load(request, template: str):
@@ -56,14 +58,14 @@ def test_decay_one_lambda_zero_is_plain_clip(vit_backbone, gallery_paths):
 @torch.no_grad()
 def test_decay_moves_only_the_calibrated_embedding(vit_backbone, gallery_paths):
     pixels = torch.stack([vit_backbone.preprocess(open_image(p)) for p in gallery_paths[:2]])
-    out = calibrate_images(vit_backbone, pixels, CalibrationConfig(decay=0.0, dominant_ratio=0.2))
+    out = calibrate_images(vit_backbone, pixels, CalibrationConfig(decay=0.0, dominant_ratio=0.2, **ACTING))
     torch.testing.assert_close(out.original, vit_backbone.encode_image(pixels), atol=1e-5, rtol=0)
     assert (out.calibrated - out.original).norm(dim=1).min() > 1e-4
     assert not out.dominant[:, 0].any()
 
 
 def test_masked_text_ends_with_the_end_token(vit_backbone):
-    out = discriminate_texts(vit_backbone, QUERIES, CalibrationConfig(mask_ratio=0.3))
+    out = discriminate_texts(vit_backbone, QUERIES, CalibrationConfig(mask_ratio=0.3, **ACTING))
     assert all(out.masked_words)
     before, after = vit_backbone.text_tokens(QUERIES), vit_backbone.text_tokens(out.masked_texts)
     ids_before, ids_after = _ids(vit_backbone.tokenize(QUERIES)), _ids(vit_backbone.tokenize(out.masked_texts))
@@ -76,7 +78,7 @@ def test_masked_text_ends_with_the_end_token(vit_backbone):
 
 def test_explain_overlay_has_the_image_size(vit_backbone, tmp_path):
     image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (90, 40, 3), dtype=np.uint8))
-    result = explain(vit_backbone, QUERIES[0], image)
+    result = explain(vit_backbone, QUERIES[0], image, CalibrationConfig(**ACTING))
     result.overlay.save(tmp_path / "why.png")
     with Image.open(tmp_path / "why.png") as saved:
         assert saved.size == (40, 90)
@@ -96,7 +98,7 @@ def test_cve_is_not_applicable_without_vit_attention(no_cve_backbone, gallery_pa
 
 def test_resnet_still_runs_with_cve_off(request, gallery_paths):
     backbone = _load(request, "openclip:calibtest-rn:none")
-    retriever = CalibratedRetriever(backbone, CalibrationConfig(cve_enabled=False))
+    retriever = CalibratedRetriever(backbone, CalibrationConfig(cve_enabled=False, **ACTING))
     retriever.encode_gallery(gallery_paths[:3])
     scores = retriever.score(QUERIES)
     assert scores["calibrated"].shape == (2, 3) and not np.array_equal(scores["calibrated"], scores["baseline"])

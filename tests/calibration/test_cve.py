@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from calibclip.calibration.cve import calibrate_images, dominant_mask
+from calibclip.calibration.cve import (attention_scale, calibrate_images, dominant_mask, low_information,
+                                       patch_pixel_std, token_norm_ratio)
 from calibclip.config import CalibrationConfig
 from calibclip.datasets.images import open_image
 from calibclip.errors import ConfigError
@@ -19,40 +20,64 @@ REGION_VS_PEAK = [[0.10, 0.10, 0.10, 0.01],
                   [0.01, 0.01, 0.01, 0.08]]
 
 
-def test_neighbourhood_contrast_picks_the_peak_not_the_region():
+def test_attention_selection_takes_the_most_attended_patches():
+    mask = dominant_mask(_attention(REGION_VS_PEAK), 1, ratio=2 / 16, select="attention")
+    assert mask[0].nonzero().flatten().tolist() == [1, 2]  # ties → lower patch index; prefix never
+
+
+def test_lowinfo_selection_needs_low_information_and_dominance():
     attention = _attention(REGION_VS_PEAK)
-    assert int(attention[0, 1:].argmax()) == 0  # raw attention would pick the region
-    mask = dominant_mask(attention, (4, 4), 1, ratio=1 / 16, neighbourhood=3)
-    assert mask[0].nonzero().flatten().tolist() == [16]  # peak (3,3) → token 1 + 15; contrast .08-.01
-    # second largest contrast: region corner (1,2): .1 - (3·.1 + 5·.01)/8 = .05625 → token 1 + 6
-    mask = dominant_mask(attention, (4, 4), 1, ratio=2 / 16, neighbourhood=3)
-    assert mask[0].nonzero().flatten().tolist() == [7, 16]
+    flat = torch.zeros(1, 16, dtype=torch.bool)
+    flat[0, 15] = True  # only the lone peak's patch is low-information
+    mask = dominant_mask(attention, 1, ratio=0.25, select="flat", low_info=flat, dominance=1.5)
+    assert mask[0].nonzero().flatten().tolist() == [16]  # the peak: .08 ≥ 1.5 × the uniform share (.77 / 16)
+    mask = dominant_mask(attention, 1, ratio=0.25, select="flat", low_info=flat, dominance=2.0)
+    assert not mask.any()  # not dominant enough: nothing is suppressed (never a forced pick)
+    mask = dominant_mask(attention, 1, ratio=0.25, select="flat", low_info=~flat, dominance=1.0)
+    assert mask[0].nonzero().flatten().tolist() == [1, 2, 3, 5]  # capped at 25% of 16, most attended first
 
 
-def test_borders_use_the_neighbours_that_exist():
-    # 2×2 grid: every patch has the 3 others as neighbours; contrasts 1-3=-2, 2-8/3, 3-7/3, 4-2=+2
-    mask = dominant_mask(_attention([[1.0, 2.0], [3.0, 4.0]], prefix=9.0), (2, 2), 1, ratio=0.5)
-    assert mask[0].tolist() == [False, False, False, True, True]
-
-
-def test_at_least_one_patch_and_prefix_never_dominant():
-    attention = _attention([[0.2] * 3] * 3, prefix=0.9)  # flat grid: all contrasts tie
-    mask = dominant_mask(attention.repeat(2, 1), (3, 3), 1, ratio=0.01)
-    assert mask.sum(dim=1).tolist() == [1, 1]
-    assert mask[:, 1].all() and not mask[:, 0].any()  # tie → lowest patch index
+def test_random_selection_is_seeded_and_counts_the_ratio():
+    attention = _attention(REGION_VS_PEAK).repeat(3, 1)
+    one = dominant_mask(attention, 1, 0.25, "random", generator=torch.Generator().manual_seed(1))
+    two = dominant_mask(attention, 1, 0.25, "random", generator=torch.Generator().manual_seed(1))
+    assert torch.equal(one, two) and one.sum(dim=1).tolist() == [4, 4, 4] and not one[:, 0].any()
 
 
 def test_two_prefix_tokens_are_skipped():
     attention = torch.tensor([[0.3, 0.3] + [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
-    mask = dominant_mask(attention, (3, 3), 2, ratio=0.1)
+    mask = dominant_mask(attention, 2, ratio=0.1, select="attention")
     assert mask[0].nonzero().flatten().tolist() == [6]
 
 
-@pytest.mark.parametrize("ratio,neighbourhood,word", [(0.0, 3, "dominant_ratio"), (1.2, 3, "dominant_ratio"),
-                                                      (0.1, 4, "neighbourhood"), (0.1, 1, "neighbourhood")])
-def test_bad_mask_knobs(ratio, neighbourhood, word):
+def test_low_information_is_flat_pixels_or_a_norm_outlier():
+    pixels = torch.zeros(1, 3, 4, 4)
+    pixels[0, :, :2, :2] = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # textured top-left 2×2 patch
+    std = patch_pixel_std(pixels, (2, 2))
+    torch.testing.assert_close(std, torch.tensor([[0.5, 0.0, 0.0, 0.0]]))
+    hidden = torch.ones(1, 5, 8)
+    hidden[0, 1] *= 10.0  # patch 0's token: 10× the median norm
+    ratio = token_norm_ratio(hidden, num_prefix=1)
+    torch.testing.assert_close(ratio, torch.tensor([[10.0, 1.0, 1.0, 1.0]]))
+    assert low_information("register", std, ratio, 0.5, 3.0).tolist() == [[True, False, False, False]]
+    assert low_information("register", std, ratio, 0.5, 20.0).tolist() == [[False, False, False, False]]
+    assert low_information("flat", std, ratio, 0.5, 3.0).tolist() == [[False, True, True, True]]
+
+
+def test_adaptive_decay_brings_dominant_patches_down_to_the_median():
+    attention = torch.tensor([[0.2, 0.4, 0.1, 0.1, 0.2]])
+    mask = torch.tensor([[False, True, False, False, False]])
+    scale = attention_scale(attention, mask, 1, decay=0.5, mode="adaptive")
+    torch.testing.assert_close(scale, torch.tensor([[1.0, 0.1 / 0.4, 1.0, 1.0, 1.0]]))  # median of .4 .1 .1 .2
+    constant = attention_scale(attention, mask, 1, decay=0.5, mode="constant")
+    torch.testing.assert_close(constant, torch.tensor([[1.0, 0.5, 1.0, 1.0, 1.0]]))
+
+
+@pytest.mark.parametrize("ratio,select,word", [(0.0, "attention", "dominant_ratio"),
+                                               (1.2, "attention", "dominant_ratio"), (0.1, "peak", "dominant_select")])
+def test_bad_mask_knobs(ratio, select, word):
     with pytest.raises(ConfigError, match=word):
-        dominant_mask(_attention(REGION_VS_PEAK), (4, 4), 1, ratio, neighbourhood)
+        dominant_mask(_attention(REGION_VS_PEAK), 1, ratio, select)
 
 
 def _pixels(backbone, paths):
@@ -80,7 +105,7 @@ def _reference_cls(backbone, pixels: torch.Tensor, key_scale: torch.Tensor):
 @torch.no_grad()
 def test_calibrated_embedding_matches_a_full_block_reference(tiny_backbone, gallery_paths):
     pixels = _pixels(tiny_backbone, gallery_paths[:3])
-    cfg = CalibrationConfig(decay=0.1, dominant_ratio=0.1, contrast_alpha=0.0)
+    cfg = CalibrationConfig(decay=0.1, dominant_ratio=0.1, contrast_alpha=0.0, dominant_select="attention")
     out = calibrate_images(tiny_backbone, pixels, cfg)
     scale = torch.where(out.dominant, torch.tensor(0.1), torch.tensor(1.0))
     expected, patch_states, plain_patch_states = _reference_cls(tiny_backbone, pixels, scale)
@@ -104,7 +129,8 @@ def test_decay_one_gives_the_original_embedding(tiny_backbone, gallery_paths):
 @torch.no_grad()
 def test_contrast_form(tiny_backbone, gallery_paths):
     pixels = _pixels(tiny_backbone, gallery_paths[:2])
-    out = calibrate_images(tiny_backbone, pixels, CalibrationConfig(decay=1.0, contrast_alpha=0.5))
+    cfg = CalibrationConfig(decay=1.0, contrast_alpha=0.5, dominant_select="attention")
+    out = calibrate_images(tiny_backbone, pixels, cfg)
     only = out.dominant.float()
     only[:, 0] = 1.0
     dominant_only, _, _ = _reference_cls(tiny_backbone, pixels, only)
@@ -112,7 +138,18 @@ def test_contrast_form(tiny_backbone, gallery_paths):
     torch.testing.assert_close(out.calibrated, expected, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("field,value", [("decay", 1.5), ("decay", "0.1"), ("contrast_alpha", -1.0)])
+@pytest.mark.parametrize("field,value", [("decay", 1.5), ("decay", "0.1"), ("contrast_alpha", -1.0),
+                                         ("decay_mode", "soft"), ("dominance", -1), ("norm_outlier", 0.5)])
 def test_bad_cve_knobs(tiny_backbone, gallery_paths, field, value):
     with pytest.raises(ConfigError, match=field):
         calibrate_images(tiny_backbone, _pixels(tiny_backbone, gallery_paths[:1]), CalibrationConfig(**{field: value}))
+
+
+@torch.no_grad()
+def test_gated_cve_leaves_an_image_without_dominant_tokens_bit_exact(tiny_backbone, gallery_paths):
+    pixels = _pixels(tiny_backbone, gallery_paths[:3])
+    out = calibrate_images(tiny_backbone, pixels, CalibrationConfig(dominant_select="flat", dominance=1e6))
+    assert not out.dominant.any() and torch.equal(out.calibrated, out.original)  # nothing can qualify
+    assert out.low_info[:, 1:].sum(dim=1).min() > 0 and not out.low_info[:, 0].any()
+    out = calibrate_images(tiny_backbone, pixels, CalibrationConfig())  # random weights: no register tokens
+    assert not out.low_info.any() and torch.equal(out.calibrated, out.original)

@@ -27,7 +27,8 @@ def test_overlay_heat_and_outline():
 
 def test_explain_writes_a_png_of_the_image_size(tiny_backbone, draw_people, tmp_path):
     path = draw_people(tmp_path / "img", 1, size=(50, 150))[0]
-    cfg = CalibrationConfig(lam=0.4, mask_ratio=0.2, dominant_ratio=0.1, first_stage="calibrated")
+    cfg = CalibrationConfig(lam=0.4, mask_ratio=0.2, dominant_ratio=0.1, first_stage="calibrated",
+                            dominant_select="attention", mask_select="attention")
     text = "a woman in a blue coat with a black bag"
     result = explain(tiny_backbone, text, path, cfg)
     out = tmp_path / "why.png"

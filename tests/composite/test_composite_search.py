@@ -117,7 +117,8 @@ def test_composite_with_calibration_differs_from_each_alone(backbone, tmp_path):
         pixels[40:100, 16:48] = rng.integers(0, 256, 3, dtype=np.uint8)
         paths.append(tmp_path / f"img_{i}.png")
         Image.fromarray(pixels).save(paths[-1])
-    retriever = CalibratedRetriever(backbone, CalibrationConfig(rerank_k=5))
+    retriever = CalibratedRetriever(backbone, CalibrationConfig(rerank_k=5, dominant_select="attention",
+                                                                mask_select="attention"))
     features = retriever.encode_gallery(paths, workers=1)
     both = CompositeSearcher(backbone, calibration=retriever).score(QUERIES)
     plain = CompositeSearcher(backbone).score(QUERIES, features.original)

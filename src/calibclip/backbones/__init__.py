@@ -26,6 +26,7 @@ BACKBONES.register("hf", "calibclip.backbones.hf:HFBackbone")
 BACKBONES.register("cnclip", "calibclip.backbones.cnclip:CnClipBackbone")
 BACKBONES.register("longclip", "calibclip.backbones.longclip:LongClipBackbone")
 BACKBONES.register("fgclip", "calibclip.backbones.fgclip:FgClipBackbone")
+BACKBONES.register("planted", "calibclip.backbones.planted:PlantedBackbone")
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

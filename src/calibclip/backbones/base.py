@@ -9,6 +9,7 @@ way over every ViT family.
 from __future__ import annotations
 
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -24,6 +25,18 @@ from calibclip.types import BackboneSpec, ImageTokens, TextTokens
 TextBatch = Any  # whatever the adapter's tokenizer returns; only the same adapter reads it
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+_POOLS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "max": lambda t: t.max(), "mean": lambda t: t.mean(), "sum": lambda t: t.sum()}
+
+
+def split_punctuation(word: str) -> tuple[str, str, str]:
+    """(leading punctuation/symbols, core, trailing punctuation/symbols) of a word; core may be empty."""
+    keep = [i for i, ch in enumerate(word) if unicodedata.category(ch)[0] not in "PS"]
+    if not keep:
+        return word, "", ""
+    return word[:keep[0]], word[keep[0]:keep[-1] + 1], word[keep[-1] + 1:]
 
 
 def split_words(text: str) -> list[str]:
@@ -83,6 +96,11 @@ class Backbone(ABC):
     context_length: int
     image_size: tuple[int, int]
     supports_image_calibration: bool = True
+    # What a checkpoint may carry beside its weights (None: nothing): calibration knobs measured on
+    # it, the verdicts of its diagnosis, and the document frequency of words in its training captions.
+    calibration_preset: dict[str, Any] | None = None
+    diagnosis: dict[str, Any] | None = None
+    word_df: dict[str, float] | None = None
 
     def __init__(self, spec: BackboneSpec, device: torch.device) -> None:
         self.spec = spec
@@ -191,8 +209,18 @@ class Backbone(ABC):
         return F.normalize(parts.head(x), dim=-1)
 
     @torch.no_grad()
-    def text_tokens(self, texts: Sequence[str]) -> TextTokens:
-        """End-token attention per word (for DCC), from one forward pass."""
+    def text_tokens(self, texts: Sequence[str], pool: str = "max") -> TextTokens:
+        """End-token attention per word (for DCC), from one forward pass.
+
+        A word's attention is read from its content sub-tokens only: attached
+        punctuation ("coat." → the "." token) and special tokens never count,
+        because BERT-style towers put heavy end-token attention on them. The
+        sub-tokens are pooled by ``pool``: ``max`` (default: a word is as
+        prominent as its most attended piece, whatever its length), ``mean`` or
+        ``sum``.
+        """
+        if pool not in _POOLS:
+            raise ValueError(f"pool must be one of {sorted(_POOLS)}, got {pool!r}")
         texts = list(texts)
         embedding, attention, eot_index = self._text_attention(self.tokenize(texts))
         words_per_text, per_word = [], []
@@ -203,14 +231,30 @@ class Backbone(ABC):
             end = int(eot_index[row])
             for i, word in enumerate(words):
                 count = self._word_token_count(word)
-                stop = min(pos + count, end)
-                if pos < stop:
-                    weights[i] = float(attention[row, pos:stop].sum())
+                start, stop = self._core_tokens(word, count)
+                start, stop = pos + start, min(pos + stop, end)
+                if start < stop:
+                    weights[i] = float(_POOLS[pool](attention[row, start:stop]))
                 pos += count
             words_per_text.append(words)
             per_word.append(weights)
         return TextTokens(words=words_per_text, word_attention=per_word, embedding=embedding,
                           token_attention=attention, eot_index=eot_index)
+
+    def _core_tokens(self, word: str, count: int) -> tuple[int, int]:
+        """Token span [start, stop) of a word's core (leading/trailing punctuation excluded) among its ``count``.
+
+        When the tokenizer does not split the punctuation off exactly, the whole word counts.
+        """
+        lead, core, trail = split_punctuation(word)
+        if not core:
+            return 0, 0
+        if not lead and not trail:
+            return 0, count
+        before = self._word_token_count(lead) if lead else 0
+        inside = self._word_token_count(core)
+        after = self._word_token_count(trail) if trail else 0
+        return (before, before + inside) if before + inside + after == count else (0, count)
 
     # -- conveniences ----------------------------------------------------------
     @torch.no_grad()

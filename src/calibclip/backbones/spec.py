@@ -12,6 +12,7 @@ _FORMS = {
     "cnclip": (True, "cnclip:ViT-B-16[:/path/weights.pt|none]"),
     "longclip": (True, "longclip:ViT-B-16:/path/longclip-B.pt|none"),
     "fgclip": (False, "fgclip:/local/dir|hub-id"),
+    "planted": (False, "planted:tiny[:/path/to/tiny.pt|none]  (the calibration positive control)"),
 }
 
 

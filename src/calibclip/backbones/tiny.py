@@ -119,9 +119,14 @@ class TinyBackbone(Backbone):
             torch.manual_seed(0)
             model = TinyCLIP(TinyConfig(vocab=list(_RANDOM_VOCAB)))
         else:
-            model, head, _ = load_tiny(checkpoint_of(spec))
+            model, head, extra = load_tiny(checkpoint_of(spec))
+            backbone = cls(spec, device, model)
+            backbone.calibration_preset = extra.get("calibration_preset")
+            backbone.diagnosis = extra.get("diagnosis")
+            backbone.word_df = extra.get("word_df")
             if head is not None:  # a checkpoint trained with a CVE head: the head is part of the model
-                return CveBackbone(cls(spec, device, model), head)
+                return CveBackbone(backbone, head)
+            return backbone
         return cls(spec, device, model)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:

@@ -28,4 +28,11 @@ def require_int(name: str, value: object, lo: int, hint: str) -> int:
     return value
 
 
-__all__ = ["require_number", "require_int"]
+def require_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ``ConfigError`` naming the knob."""
+    if value not in choices:
+        raise ConfigError(f"calibration knob {name} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+__all__ = ["require_number", "require_int", "require_choice"]

@@ -1,27 +1,49 @@
-"""DCC: mask the words the text encoder's end token leans on most, and re-encode the rest.
+"""DCC: mask the general words the text encoder's end token leans on most, and re-encode the rest.
 
-Training-free reading of CalibCLIP's text calibration (Kang et al., ACM MM
-2025, DOI 10.1145/3746027.3755765): the end (EOT) token's last-layer attention
-over words singles out the general, dominant concepts of a query ("woman",
-"coat"); removing the top ones leaves an embedding that weighs the
-discriminative details. Only content words are candidates: function words and
-negations are never masked (dropping "without" would flip the meaning), and at
-least one content word always survives. The end token is kept because the
-tokenizer re-adds it to the masked text.
+CalibCLIP (Kang et al., ACM MM 2025, DOI 10.1145/3746027.3755765) separates
+general from discriminative concepts in a query: general concepts ("teddy",
+"bear") capture the global meaning and drown the details that tell look-alike
+images apart. Our reading (the public code kane2kang/CalibCLIP weighs token
+features by attention × (1 − corpus frequency); we mask and re-encode):
+
+* a word's prominence is the end token's last-layer attention on its content
+  sub-tokens (``Backbone.text_tokens``: punctuation and special tokens never
+  count; sub-tokens pooled by ``word_pool``);
+* a word is *general* when it is frequent in a caption corpus
+  (``word_stats``: document frequency ≥ ``min_df``);
+* ``mask_select: general`` masks the top ``mask_ratio`` of the content words
+  by attention × document frequency among the general ones. A word the model
+  attends to that is rare (a colour in person captions, say) is never masked.
+  ``attention`` (the most attended, no generality test), ``frequency`` (the
+  most frequent) and ``random`` are the measured alternatives.
+
+Function words and negations are never masked (dropping "without" would flip
+the meaning) and at least one content word always survives. The end token is
+kept because the tokenizer re-adds it to the masked text. Without any word
+frequencies (no corpus, none carried by the backbone, fewer than
+``word_stats.MIN_BATCH`` queries), ``general`` and ``frequency`` mask nothing
+and say so once in the log.
 """
 from __future__ import annotations
 
-import unicodedata
+import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
-from calibclip.backbones.base import Backbone
-from calibclip.calibration.checks import require_int, require_number
+from calibclip.backbones.base import Backbone, split_punctuation
+from calibclip.calibration.checks import require_choice, require_int, require_number
+from calibclip.calibration.presets import resolve_calibration
+from calibclip.calibration.word_stats import MIN_BATCH, frequency_table, word_key
 from calibclip.config import CalibrationConfig
 from calibclip.errors import BadQuery
+
+log = logging.getLogger(__name__)
+
+MASK_SELECTIONS = ("general", "attention", "frequency", "random")
+WORD_POOLS = ("max", "mean", "sum")
 
 STOP_WORDS_EN = frozenset("""
 a an the this that these those some any each every another such
@@ -65,28 +87,41 @@ def check_texts(texts: Sequence[str]) -> list[str]:
 
 def _core(word: str) -> tuple[int, int]:
     """Span of ``word`` without leading/trailing punctuation and symbols."""
-    keep = [i for i, ch in enumerate(word) if unicodedata.category(ch)[0] not in "PS"]
-    return (keep[0], keep[-1] + 1) if keep else (0, 0)
+    lead, core, _ = split_punctuation(word)
+    return (len(lead), len(lead) + len(core)) if core else (0, 0)
 
 
 def is_content_word(word: str) -> bool:
     """True for a word DCC may mask: not punctuation-only, not an English/Chinese function word."""
-    start, stop = _core(word)
-    core = word[start:stop].lower()
+    core = split_punctuation(word)[1].lower()
     return bool(core) and core not in STOP_WORDS_EN and core not in STOP_CHARS_ZH
 
 
-def choose_masked(words: Sequence[str], attention: np.ndarray, mask_ratio: float, min_masked: int) -> list[int]:
-    """Indices of the content words to mask: the top ``mask_ratio`` by attention, ties to the earlier word.
+def choose_masked(words: Sequence[str], attention: np.ndarray, mask_ratio: float, min_masked: int,
+                  select: str = "attention", df: Mapping[str, float] | None = None, min_df: float = 0.0,
+                  rng: np.random.Generator | None = None) -> list[int]:
+    """Indices of the content words to mask, ties to the earlier word.
 
-    At least ``min_masked`` and never all content words (a text with one content word keeps it).
+    ``select`` ranks the eligible content words: ``general`` by attention × document
+    frequency among words with frequency ≥ ``min_df``; ``attention``; ``frequency``;
+    ``random`` (``rng``). The count is ``mask_ratio`` of the content words (at least
+    ``min_masked``), never all content words and never more than are eligible.
     """
     content = [i for i, w in enumerate(words) if is_content_word(w)]
     if len(content) <= 1:
         return []
+    if select in ("general", "frequency") and df is None:
+        return []
+    freq = {i: float(df.get(word_key(words[i]), 0.0)) for i in content} if df is not None else {}
+    eligible = [i for i in content if select != "general" or freq[i] >= min_df]
+    scores = {"attention": lambda i: float(attention[i]), "general": lambda i: float(attention[i]) * freq[i],
+              "frequency": lambda i: freq[i]}
+    if select == "random":
+        draws = (rng or np.random.default_rng(0)).random(len(words))
+        scores["random"] = lambda i: float(draws[i])
     count = max(min_masked, int(mask_ratio * len(content) + 0.5))
-    count = min(count, len(content) - 1)
-    ranked = sorted(content, key=lambda i: (-float(attention[i]), i))
+    count = min(count, len(content) - 1, len(eligible))
+    ranked = sorted(eligible, key=lambda i: (-scores[select](i), i))
     return sorted(ranked[:count])
 
 
@@ -109,24 +144,38 @@ def mask_text(text: str, words: Sequence[str], masked: Sequence[int]) -> tuple[s
 
 
 def check_dcc_config(cfg: CalibrationConfig) -> None:
-    """Validate the DCC knobs of ``cfg`` (raises ``ConfigError`` naming the bad one)."""
+    """Validate the DCC knobs of a resolved ``cfg`` (raises ``ConfigError`` naming the bad one)."""
+    require_choice("mask_select", cfg.mask_select, MASK_SELECTIONS)
     require_number("mask_ratio", cfg.mask_ratio, 0.0, 1.0, "the default is 0.2", hi_open=True)
     require_int("min_masked", cfg.min_masked, 0, "the default is 1")
+    require_number("min_df", cfg.min_df, 0.0, 1.0, "the default is 0.05 (in 5% of captions)")
+    require_choice("word_pool", cfg.word_pool, WORD_POOLS)
 
 
 @torch.no_grad()
-def discriminate_texts(backbone: Backbone, texts: Sequence[str], cfg: CalibrationConfig,
+def discriminate_texts(backbone: Backbone, texts: Sequence[str], cfg: CalibrationConfig | None = None,
                        batch_size: int = 256) -> DiscriminativeTexts:
-    """Original and discriminative embeddings for ``texts``, batched (one attention pass per batch)."""
+    """Original and discriminative embeddings for ``texts``, batched (one attention pass per batch).
+
+    ``cfg`` is resolved against the backbone's preset (unset knobs).
+    """
     texts = check_texts(texts)
+    cfg = resolve_calibration(cfg, backbone)
     check_dcc_config(cfg)
+    df, source = frequency_table(backbone, cfg.dcc_corpus, texts)
+    if df is None and cfg.mask_select in ("general", "frequency"):
+        log.warning("DCC: no word frequencies (no dcc_corpus, none carried by %s, fewer than %d queries): "
+                    "nothing is masked", backbone.spec.raw, MIN_BATCH)
+    log.debug("DCC word frequencies from %s", source)
+    rng = np.random.default_rng(cfg.random_seed)
     originals, masked_words, masked_texts = [], [], []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
-        tokens = backbone.text_tokens(chunk)
+        tokens = backbone.text_tokens(chunk, pool=cfg.word_pool)
         originals.append(tokens.embedding.float().cpu())
         for text, words, attention in zip(chunk, tokens.words, tokens.word_attention):
-            chosen = choose_masked(words, attention, cfg.mask_ratio, cfg.min_masked)
+            chosen = choose_masked(words, attention, cfg.mask_ratio, cfg.min_masked, cfg.mask_select, df,
+                                   cfg.min_df, rng)
             masked, removed = mask_text(text, words, chosen)
             masked_texts.append(masked)
             masked_words.append(removed)
@@ -147,4 +196,4 @@ def _reencode_masked(backbone: Backbone, original: torch.Tensor, masked_texts: l
 
 
 __all__ = ["DiscriminativeTexts", "discriminate_texts", "choose_masked", "mask_text", "is_content_word",
-           "check_texts", "check_dcc_config", "STOP_WORDS_EN", "STOP_CHARS_ZH"]
+           "check_texts", "check_dcc_config", "STOP_WORDS_EN", "STOP_CHARS_ZH", "MASK_SELECTIONS", "WORD_POOLS"]

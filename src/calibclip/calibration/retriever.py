@@ -25,6 +25,7 @@ import torch
 from calibclip.backbones.base import Backbone
 from calibclip.calibration.cve import require_vit, calibrate_images, check_cve_config
 from calibclip.calibration.dcc import check_dcc_config, check_texts, discriminate_texts
+from calibclip.calibration.presets import resolve_calibration, warn_if_nothing_to_correct
 from calibclip.calibration.rerank import check_rerank_args, fuse_top_k, rerank_candidates
 from calibclip.config import CalibrationConfig
 from calibclip.errors import ConfigError
@@ -64,8 +65,12 @@ class QueryFeatures:
     masked_texts: list[str]
 
 
-def check_config(cfg: CalibrationConfig) -> CalibrationConfig:
-    """Validate every CalibCLIP knob up front (before any image is decoded)."""
+def check_config(cfg: CalibrationConfig | None, backbone: Backbone | None = None) -> CalibrationConfig:
+    """Resolve (``presets.resolve_calibration``) and validate every knob up front, before any image is decoded.
+
+    Without a backbone, unset knobs take the library defaults: pass the retriever's own (resolved) ``cfg``.
+    """
+    cfg = resolve_calibration(cfg, backbone)
     check_cve_config(cfg)
     check_dcc_config(cfg)
     check_rerank_args(cfg.rerank_k, cfg.lam)
@@ -211,9 +216,10 @@ class CalibratedRetriever:
 
     def __init__(self, backbone: Backbone, cfg: CalibrationConfig | None = None) -> None:
         self.backbone = backbone
-        self.cfg = check_config(cfg if cfg is not None else CalibrationConfig())
+        self.cfg = check_config(cfg, backbone)
         if self.cfg.cve_enabled:
             require_vit(backbone)
+        warn_if_nothing_to_correct(backbone, self.cfg)
         self.gallery: GalleryFeatures | None = None
 
     def encode_gallery(self, sources: Sequence[ImageSource], batch_size: int = 64,
