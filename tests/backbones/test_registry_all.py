@@ -18,6 +18,7 @@ OFFLINE_SPECS = {
     "cnclip": ["cnclip_vit_spec", "cnclip_rn_spec"],
     "longclip": ["longclip_vit_spec"],
     "fgclip": ["fgclip_spec"],
+    "planted": ["planted_spec"],
 }
 NOT_OFFLINE: dict[str, str] = {}  # family -> why no offline model exists
 
@@ -25,6 +26,11 @@ NOT_OFFLINE: dict[str, str] = {}  # family -> why no offline model exists
 @pytest.fixture
 def tiny_random_spec() -> str:
     return "tiny:none"
+
+
+@pytest.fixture
+def planted_spec() -> str:
+    return "planted:tiny:none"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -137,6 +137,10 @@ class Backbone(ABC):
             "image calibration (CVE) needs a ViT with a CLS token; use a ViT backbone or disable CVE",
         )
 
+    def _vit_layers(self, pixels: torch.Tensor) -> Iterator[VitParts]:
+        """Parts of every vision block in order (``hidden`` = that block's input); optional, for diagnosis."""
+        raise NotApplicable(f"backbone {self.spec.raw!r} exposes only its last vision block")
+
     def _text_attention(self, batch: TextBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return (embedding (N,D) normalised, end-token attention (N,T) mean over heads, eot index (N,))."""
         raise NotApplicable(f"backbone {self.spec.raw!r} exposes no text attention",
@@ -178,6 +182,14 @@ class Backbone(ABC):
     def vit_parts(self, pixels: torch.Tensor) -> VitParts:
         """One pass over all but the last vision block, reusable by the two hooks below."""
         return self._vit_parts(pixels)
+
+    @torch.no_grad()
+    def vit_layer_parts(self, pixels: torch.Tensor) -> list[VitParts]:
+        """Parts of every vision block (per-layer diagnosis); only the last one where the adapter has no more."""
+        try:
+            return list(self._vit_layers(pixels))
+        except NotApplicable:
+            return [self._vit_parts(pixels)]
 
     @torch.no_grad()
     def image_tokens(self, pixels: torch.Tensor, parts: VitParts | None = None) -> ImageTokens:
@@ -283,6 +295,21 @@ def last_block_tokens(parts: VitParts) -> torch.Tensor:
     attended = F.scaled_dot_product_attention(*split).transpose(1, 2).reshape(n, length, width)
     x = parts.hidden + parts.ls_1(parts.out_proj(attended))
     return x + parts.ls_2(parts.mlp(parts.ln_2(x)))
+
+
+def last_layer(layers: Iterable[VitParts]) -> VitParts:
+    """The last of an adapter's per-block parts (what CVE recomputes)."""
+    parts = None
+    for parts in layers:
+        pass
+    if parts is None:
+        raise NotApplicable("the vision tower has no blocks")
+    return parts
+
+
+def cls_attention_and_values(parts: VitParts) -> tuple[torch.Tensor, torch.Tensor]:
+    """A block's CLS-query attention (N, H, L) and per-head values (N, H, L, d), for diagnosis."""
+    return _cls_attention(parts)
 
 
 def _cls_attention(parts: VitParts) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from calibclip.backbones.base import Backbone, VitParts
+from calibclip.backbones.base import Backbone, VitParts, last_layer
 from calibclip.backbones.hub import why_not_downloaded
 from calibclip.errors import CheckpointMismatch, NotApplicable, SpecError, WeightsNotFound
 from calibclip.types import BackboneSpec
@@ -187,23 +187,31 @@ class HFBackbone(Backbone):
         return {key: value.to(self.device) for key, value in batch.items()}
 
     # -- calibration hooks ------------------------------------------------------
-    def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
+    def _vit_layers(self, pixels: torch.Tensor) -> Iterator[VitParts]:
         if not self.supports_image_calibration:
-            return super()._vit_parts(pixels)
+            return super()._vit_layers(pixels)
+        return self._vit_block_parts(pixels)
+
+    def _vit_block_parts(self, pixels: torch.Tensor) -> Iterator[VitParts]:
         vision = self.model.vision_model
         x = vision.pre_layrnorm(vision.embeddings(pixels.to(self.device)))
         layers = vision.encoder.layers
-        for layer in layers[:-1]:
-            out = layer(x, None)
-            x = out[0] if isinstance(out, tuple) else out  # transformers 4 returned tuples
-        last = layers[-1]
-        attn = last.self_attn  # plain q/k/v: the base applies the 1/sqrt(d) scale itself
         grid = self.image_size[0] // vision.config.patch_size
-        return VitParts(
-            hidden=x, ln_1=last.layer_norm1, qkv=lambda t: (attn.q_proj(t), attn.k_proj(t), attn.v_proj(t)),
-            out_proj=attn.out_proj, ln_2=last.layer_norm2, mlp=last.mlp,
-            head=lambda t: self.model.visual_projection(vision.post_layernorm(t)),
-            num_heads=attn.num_heads, grid=(grid, grid))
+        for i, layer in enumerate(layers):
+            attn = layer.self_attn  # plain q/k/v: the base applies the 1/sqrt(d) scale itself
+            yield VitParts(
+                hidden=x, ln_1=layer.layer_norm1, qkv=lambda t, a=attn: (a.q_proj(t), a.k_proj(t), a.v_proj(t)),
+                out_proj=attn.out_proj, ln_2=layer.layer_norm2, mlp=layer.mlp,
+                head=lambda t: self.model.visual_projection(vision.post_layernorm(t)),
+                num_heads=attn.num_heads, grid=(grid, grid))
+            if i < len(layers) - 1:
+                out = layer(x, None)
+                x = out[0] if isinstance(out, tuple) else out  # transformers 4 returned tuples
+
+    def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
+        if not self.supports_image_calibration:
+            return super()._vit_parts(pixels)
+        return last_layer(self._vit_block_parts(pixels))
 
     def _text_attention(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One ``get_text_features`` pass with attentions; the pooled token's last-layer row."""

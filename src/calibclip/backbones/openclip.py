@@ -5,13 +5,13 @@ the ``Backbone`` interface, including the token-level hooks CVE and DCC read.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from calibclip.backbones.base import Backbone, VitParts
+from calibclip.backbones.base import Backbone, VitParts, last_layer
 from calibclip.backbones.openclip_load import create_open_clip, resize_pos_embed
 from calibclip.errors import NotApplicable
 from calibclip.types import BackboneSpec
@@ -151,21 +151,30 @@ class OpenClipBackbone(Backbone):
         return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
 
     # -- calibration hooks ------------------------------------------------------
-    def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
+    def _vit_layers(self, pixels: torch.Tensor) -> Iterator[VitParts]:
         if not self.supports_image_calibration:
-            return super()._vit_parts(pixels)
+            return super()._vit_layers(pixels)
+        return self._vit_block_parts(pixels)
+
+    def _vit_block_parts(self, pixels: torch.Tensor) -> Iterator[VitParts]:
         visual = self.model.visual
         x = visual.conv1(pixels.to(self.device)).flatten(2).transpose(1, 2)
         cls_token = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls_token, x], dim=1) + visual.positional_embedding.to(x.dtype)
         x = visual.ln_pre(visual.patch_dropout(x))
         blocks = visual.transformer.resblocks
-        x = _run_blocks(visual.transformer, x, blocks[:-1])
-        last = blocks[-1]
-        return VitParts(
-            hidden=x, ln_1=last.ln_1, qkv=_in_proj(last.attn), out_proj=last.attn.out_proj,
-            ln_2=last.ln_2, mlp=last.mlp, head=lambda t: visual.ln_post(t) @ visual.proj,
-            num_heads=last.attn.num_heads, grid=tuple(visual.grid_size), ls_1=last.ls_1, ls_2=last.ls_2)
+        for i, block in enumerate(blocks):
+            yield VitParts(
+                hidden=x, ln_1=block.ln_1, qkv=_in_proj(block.attn), out_proj=block.attn.out_proj,
+                ln_2=block.ln_2, mlp=block.mlp, head=lambda t: visual.ln_post(t) @ visual.proj,
+                num_heads=block.attn.num_heads, grid=tuple(visual.grid_size), ls_1=block.ls_1, ls_2=block.ls_2)
+            if i < len(blocks) - 1:
+                x = _run_blocks(visual.transformer, x, [block])
+
+    def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
+        if not self.supports_image_calibration:
+            return super()._vit_parts(pixels)
+        return last_layer(self._vit_block_parts(pixels))
 
     def _text_attention(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One normal ``encode_text`` pass; a pre-hook keeps the last block's input and mask."""

@@ -35,11 +35,27 @@ PLANTED_WORD = "wearing"  # the general word the text plant attaches to
 NORM_FACTOR = 20.0        # planted token norm / the median token norm at the plant
 
 
-def _best_neuron(mlp: nn.Sequential, key: Callable[[torch.Tensor], torch.Tensor], query: torch.Tensor) -> int:
-    """The hidden neuron whose output direction, seen as a key of the last block, ``query`` attends to most."""
+def _candidates(mlp: nn.Sequential, key: Callable[[torch.Tensor], torch.Tensor], query: torch.Tensor,
+                count: int = 16) -> list[int]:
+    """Hidden neurons whose output direction, seen as a last-block key, ``query`` attends to most."""
     directions = mlp[2].weight.detach().T  # (hidden, width): what each neuron writes into the residual
     logits = (key(directions) * query).sum(dim=-1)
-    return int(logits.argmax())
+    return logits.topk(min(count, logits.numel())).indices.tolist()
+
+
+def _strongest(mlp: nn.Sequential, candidates: list[int], value: Callable[[int], float],
+               where: Callable[[], torch.Tensor], share: Callable[[], float]) -> tuple[int, float]:
+    """Of ``candidates``, the neuron whose plant gives the largest attention ``share()`` (tried one by one)."""
+    best, best_share = candidates[0], -1.0
+    for neuron in candidates:
+        handle = mlp[1].register_forward_hook(_activation_hook(neuron, value(neuron), where))
+        try:
+            got = share()
+        finally:
+            handle.remove()
+        if got > best_share:
+            best, best_share = neuron, got
+    return best, best_share
 
 
 def _activation_hook(neuron: int, value: float, where: Callable[[], torch.Tensor]) -> Callable:
@@ -74,24 +90,28 @@ def plant_vision_register(backbone: TinyBackbone) -> dict[str, Any]:
     visual = backbone.model.visual
     blocks, (rows, cols) = visual.blocks, visual.grid
     index = len(blocks) - 3
-    probe = torch.rand(8, 3, *backbone.image_size, generator=torch.Generator().manual_seed(0))
-    x = visual.stem(backbone.normalize(probe).to(backbone.device))
+    probe = backbone.normalize(torch.rand(16, 3, *backbone.image_size, generator=torch.Generator().manual_seed(0)))
+    probe = probe.to(backbone.device)
+    x = visual.stem(probe)
     for block in blocks[:index + 1]:
         x, _ = block(x)
     states = x
     for block in blocks[index + 1:-1]:
         x, _ = block(x)
-    last = blocks[-1]
-    neuron = _best_neuron(blocks[index].mlp, _last_block_key(last), _query(last, x[:, 0]))
-    token = 1 + PLANTED_PATCH[0] * cols + PLANTED_PATCH[1]
-    value = _scale(blocks[index].mlp, neuron, states[:, 1:])
+    mlp, token = blocks[index].mlp, 1 + PLANTED_PATCH[0] * cols + PLANTED_PATCH[1]
+    candidates = _candidates(mlp, _last_block_key(blocks[-1]), _query(blocks[-1], x[:, 0]))
 
     def where() -> torch.Tensor:
         mask = torch.zeros(1, 1 + rows * cols, dtype=torch.bool)
         mask[0, token] = True
         return mask
-    blocks[index].mlp[1].register_forward_hook(_activation_hook(neuron, value, where))
-    return {"block": index, "neuron": neuron, "token": token, "activation": value}
+
+    def share() -> float:
+        return float(backbone.image_tokens(probe).cls_attention[:, token].mean())
+    neuron, got = _strongest(mlp, candidates, lambda n: _scale(mlp, n, states[:, 1:]), where, share)
+    value = _scale(mlp, neuron, states[:, 1:])
+    mlp[1].register_forward_hook(_activation_hook(neuron, value, where))
+    return {"block": index, "neuron": neuron, "token": token, "activation": value, "probe_attention": got}
 
 
 @torch.no_grad()
@@ -102,9 +122,9 @@ def plant_text_word(backbone: TinyBackbone) -> dict[str, Any]:
     if word_id is None:
         raise SpecError(f"the planted control needs {PLANTED_WORD!r} in the tiny vocabulary",
                         "use planted:tiny (the bundled model)")
-    ids, eot = backbone.tokenize([f"a man {PLANTED_WORD} a red coat", f"a woman {PLANTED_WORD} blue pants",
-                                  f"a person {PLANTED_WORD} a black bag"])
-    ids, eot = ids.to(backbone.device), eot.to(backbone.device)
+    captions = [f"a man {PLANTED_WORD} a red coat and black shoes", f"the woman is {PLANTED_WORD} blue pants",
+                f"a person {PLANTED_WORD} a black bag", f"a young woman {PLANTED_WORD} a white shirt with a hat"]
+    ids, eot = (t.to(backbone.device) for t in backbone.tokenize(captions))
     index = len(text.blocks) - 3
     length = ids.shape[1]
     x = text.token_embedding(ids) + text.positional_embedding[:length]
@@ -114,15 +134,22 @@ def plant_text_word(backbone: TinyBackbone) -> dict[str, Any]:
     states = x
     for block in text.blocks[index + 1:-1]:
         x, _ = block(x, mask)
-    last = text.blocks[-1]
     rows = torch.arange(ids.shape[0], device=ids.device)
-    neuron = _best_neuron(text.blocks[index].mlp, _last_block_key(last), _query(last, x[rows, eot]))
-    value = _scale(text.blocks[index].mlp, neuron, states[ids != 0])
-    current: dict[str, torch.Tensor] = {}
+    mlp = text.blocks[index].mlp
+    candidates = _candidates(mlp, _last_block_key(text.blocks[-1]), _query(text.blocks[-1], x[rows, eot]))
+    current: dict[str, torch.Tensor] = {"ids": ids}
     text.register_forward_pre_hook(lambda _m, args: current.__setitem__("ids", args[0]))
-    text.blocks[index].mlp[1].register_forward_hook(
-        _activation_hook(neuron, value, lambda: current["ids"] == word_id))
-    return {"block": index, "neuron": neuron, "word": PLANTED_WORD, "activation": value}
+
+    def where() -> torch.Tensor:
+        return current["ids"] == word_id
+
+    def share() -> float:
+        _, attention, _ = backbone._text_attention((ids, eot))
+        return float(attention[ids == word_id].mean())
+    neuron, got = _strongest(mlp, candidates, lambda n: _scale(mlp, n, states[ids != 0]), where, share)
+    value = _scale(mlp, neuron, states[ids != 0])
+    mlp[1].register_forward_hook(_activation_hook(neuron, value, where))
+    return {"block": index, "neuron": neuron, "word": PLANTED_WORD, "activation": value, "probe_attention": got}
 
 
 class PlantedBackbone(TinyBackbone):

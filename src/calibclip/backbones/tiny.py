@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from calibclip.backbones.base import Backbone, VitParts
+from calibclip.backbones.base import Backbone, VitParts, last_layer
 from calibclip.backbones.cve_head import CveBackbone, CveHead
 from calibclip.backbones.spec import BUNDLED_TINY
 from calibclip.backbones.tiny_model import TinyCLIP, TinyConfig, TinyTokenizer
@@ -165,17 +165,20 @@ class TinyBackbone(Backbone):
         with torch.no_grad():
             return self.model.encode_text(ids.to(self.device), eot.to(self.device))
 
-    def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
+    def _vit_layers(self, pixels: torch.Tensor) -> Iterator[VitParts]:
         visual = self.model.visual
         x = visual.stem(pixels.to(self.device))
-        for block in visual.blocks[:-1]:
-            x, _ = block(x)
-        last = visual.blocks[-1]
-        width = x.shape[-1]
-        return VitParts(
-            hidden=x, ln_1=last.ln_1, qkv=lambda t: last.attn.qkv(t).split(width, dim=-1),
-            out_proj=last.attn.out_proj, ln_2=last.ln_2, mlp=last.mlp, head=visual.head,
-            num_heads=last.attn.heads, grid=visual.grid)
+        for i, block in enumerate(visual.blocks):
+            width = x.shape[-1]
+            yield VitParts(
+                hidden=x, ln_1=block.ln_1, qkv=lambda t, b=block, w=width: b.attn.qkv(t).split(w, dim=-1),
+                out_proj=block.attn.out_proj, ln_2=block.ln_2, mlp=block.mlp, head=visual.head,
+                num_heads=block.attn.heads, grid=visual.grid)
+            if i < len(visual.blocks) - 1:
+                x, _ = block(x)
+
+    def _vit_parts(self, pixels: torch.Tensor) -> VitParts:
+        return last_layer(self._vit_layers(pixels))
 
     def _text_attention(self, batch):
         ids, eot = (t.to(self.device) for t in batch)
