@@ -10,7 +10,7 @@ from calibclip.datasets.images import open_image
 @torch.no_grad()
 def test_cve_computes_the_last_block_qkv_once_for_all_embeddings(tiny_backbone, gallery_paths):
     pixels = torch.stack([tiny_backbone.preprocess(open_image(p)) for p in gallery_paths[:3]])
-    cfg = CalibrationConfig(decay=0.2, contrast_alpha=0.5)
+    cfg = CalibrationConfig(decay=0.2, contrast_alpha=0.5, dominant_select="attention")
     parts = tiny_backbone.vit_parts(pixels)
     qkv, calls = parts.qkv, []
     parts.qkv = lambda t: calls.append(t.shape) or qkv(t)  # count the projections of the last block
@@ -29,7 +29,7 @@ def test_dcc_re_encodes_only_the_masked_texts(tiny_backbone, monkeypatch):
     encoded = []
     embed = tiny_backbone.embed_texts
     monkeypatch.setattr(tiny_backbone, "embed_texts", lambda t, *a: encoded.extend(t) or embed(t, *a))
-    out = discriminate_texts(tiny_backbone, texts, CalibrationConfig(mask_ratio=0.2, min_masked=1))
+    out = discriminate_texts(tiny_backbone, texts, CalibrationConfig(mask_ratio=0.2, min_masked=1, mask_select="attention"))
     changed = [i for i, words in enumerate(out.masked_words) if words]
     assert changed == [0, 3] and encoded == [out.masked_texts[i] for i in changed]
     torch.testing.assert_close(out.discriminative[[1, 2]], out.original[[1, 2]], atol=0, rtol=0)

@@ -6,6 +6,7 @@ import torch
 import calibclip.calibration.retriever as retriever
 from calibclip.calibration.retriever import (SKIPPED_SCORE, GalleryFeatures, QueryFeatures, iter_scores,
                                              score_features)
+from calibclip.calibration.presets import resolve_calibration
 from calibclip.config import CalibrationConfig
 from calibclip.index.encode import EncodeReport
 
@@ -29,6 +30,7 @@ def _features(queries=11, images=53, dim=6, duplicates=True):
 
 def _naive(queries, gallery, cfg):
     """Full products, a full stable sort per row, the fused top K, then the rest in stage-1 order."""
+    cfg = resolve_calibration(cfg)  # unset knobs: the library defaults, as score_features resolves them
     def full(t, i):
         s = (t.double() @ i.double().T).numpy()
         s[:, sorted(gallery.report.skipped)] = SKIPPED_SCORE

@@ -178,7 +178,7 @@ def iter_scores(queries: QueryFeatures, gallery: GalleryFeatures, cfg: Calibrati
     Memory is O(block): ``block_rows`` queries (default: about ``QUERY_BLOCK_SCORES`` scores per
     block) against the gallery, which is read ``GALLERY_BLOCK`` rows at a time.
     """
-    check_config(cfg)
+    cfg = check_config(cfg)
     sides = fusion_sides(queries, gallery, cfg)
     skipped = sorted(gallery.report.skipped)
     count, size = len(queries.original), len(gallery.original)
