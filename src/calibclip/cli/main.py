@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "convert": "convert",
     "train": "train",
     "heldout": "heldout",
+    "diagnose": "diagnose",
     "rewrite": "rewrite",
     "llm": "llm",
     "evaluate": "evaluate",

@@ -6,11 +6,13 @@ Verdict rules (ours, fixed before any measurement; docs/methods/diagnose.md):
   images have a register token: a patch token ≥ ``norm_outlier`` × the median
   norm holding ≥ ``dominance`` × the uniform share of the CLS attention (the
   tokens CVE's default ``register`` selection suppresses).
-* **DCC applies** when the end token's word attention tracks how general a
-  word is (Spearman ≥ ``MIN_SPEARMAN`` against document frequency) and, where
-  retrieval can be measured, masking the most attended word costs no more
-  R@1 than masking a random word (+ ``MASKING_SLACK`` points): the attended
-  words are general, not the discriminative ones.
+* **DCC applies** when at least ``MIN_DOMINATED`` % of the captions are
+  dominated by one word (``diagnose_text``), the end token's word attention
+  tracks how general a word is (Spearman ≥ ``MIN_SPEARMAN`` against document
+  frequency) and, where retrieval can be measured, masking the dominating word
+  of those captions costs no more R@1 than masking a random word
+  (+ ``MASKING_SLACK`` points): the dominating words are general, not the
+  discriminative ones.
 
 The verdicts are cached per backbone (``calibration.diagnosis_cache``) so that
 ``CalibratedRetriever`` warns when calibration is enabled where it has nothing
@@ -36,6 +38,7 @@ from calibclip.index.encode import iter_pixel_batches
 REGISTER_RATE = 50.0   # % of images with a register token for CVE to apply
 MIN_SPEARMAN = 0.2     # attention ~ generality correlation for DCC to apply
 MASKING_SLACK = 1.0    # R@1 points masking the top word may cost beyond a random word
+MIN_DOMINATED = 10.0   # % of captions dominated by one word for DCC to have anything to act on
 
 
 @dataclass
@@ -109,14 +112,16 @@ def cve_verdict(vision: list[VisionLayerStats] | None) -> dict[str, Any]:
 def dcc_verdict(text: TextStats | None) -> dict[str, Any]:
     if text is None:
         return {"applies": None, "reason": "no captions to measure the text side on"}
-    costs = {name: text.masking_cost(name) for name in ("top_attention", "random")}
-    tracks = text.spearman >= MIN_SPEARMAN
-    cheap = costs["top_attention"] is None or costs["top_attention"] <= costs["random"] + MASKING_SLACK
-    why = [f"attention~generality Spearman {text.spearman:+.2f}"]
-    if costs["top_attention"] is not None:
-        why.append(f"masking the most attended word costs {costs['top_attention']:.1f} R@1, "
-                   f"a random word {costs['random']:.1f}")
-    return {"applies": tracks and cheap, "reason": "; ".join(why), "spearman": text.spearman}
+    costs = {name: text.masking_cost(name) for name in ("mask_top", "mask_random")}
+    tracks = text.spearman >= MIN_SPEARMAN and text.dominated >= MIN_DOMINATED
+    cheap = costs["mask_top"] is None or costs["mask_top"] <= costs["mask_random"] + MASKING_SLACK
+    why = [f"{text.dominated:.0f}% of captions dominated by one word",
+           f"attention~generality Spearman {text.spearman:+.2f}"]
+    if costs["mask_top"] is not None:
+        why.append(f"there, masking the dominating word costs {costs['mask_top']:.1f} R@1, "
+                   f"a random word {costs['mask_random']:.1f}")
+    return {"applies": tracks and cheap, "reason": "; ".join(why), "spearman": text.spearman,
+            "dominated": text.dominated}
 
 
 def _encode(backbone: Backbone, paths: Sequence[Path], batch_size: int) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -154,4 +159,4 @@ def diagnose(backbone: Backbone, data: DiagnosisData, batch_size: int = 32) -> D
 
 
 __all__ = ["Diagnosis", "DiagnosisData", "diagnose", "load_data", "cve_verdict", "dcc_verdict",
-           "REGISTER_RATE", "MIN_SPEARMAN", "MASKING_SLACK"]
+           "REGISTER_RATE", "MIN_SPEARMAN", "MASKING_SLACK", "MIN_DOMINATED"]

@@ -6,13 +6,15 @@ caption corpus) and that those words drown the details. We measure (ours):
 * ``spearman``: rank correlation between a content word's end-token attention
   (``Backbone.text_tokens``, max over its content sub-tokens) and its document
   frequency in the captions, over every content-word occurrence;
-* ``top_general``: how often the most-attended content word is general
+* ``top_is_general``: how often the most-attended content word is general
   (document frequency ≥ ``min_df``);
-* with images and identities (a person set): caption→image R@1 with the
-  captions as given, and with one word masked — the most attended, a random
-  one, the most general by attention × frequency. Masking the most attended
-  word should cost no more than masking a random word if that word is general
-  rather than discriminative.
+* ``dominated``: the share of captions whose most-attended content word holds
+  at least ``DOMINATED_SHARE`` of the end token's content-word attention (the
+  captions DCC's premise is about: one word drowns the rest);
+* with images and identities (a person set): caption→image R@1 of the
+  dominated captions as given, and with one word masked — the most attended,
+  a random one, the most general by attention × frequency. Where the premise
+  holds, masking the dominating word costs no more than masking a random word.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from calibclip.calibration.dcc import choose_masked, is_content_word, mask_text
 from calibclip.calibration.word_stats import document_frequency, word_key
 from calibclip.evaluation.metrics import spearman
 
-MASKINGS = ("top_attention", "random", "top_general")
+MASKINGS = ("mask_top", "mask_random", "mask_general")
+DOMINATED_SHARE = 0.5  # ours, fixed before measuring
 
 
 @dataclass
@@ -36,24 +39,28 @@ class TextStats:
 
     captions: int
     spearman: float
-    top_general: float
+    top_is_general: float
+    dominated: float
     recall_at_1: dict[str, float] = field(default_factory=dict)
 
     def masking_cost(self, name: str) -> float | None:
-        """R@1 lost by masking ``name`` (None without a retrieval measurement)."""
+        """R@1 of the dominated captions lost by masking ``name`` (None without a retrieval measurement)."""
         if "original" not in self.recall_at_1:
             return None
         return self.recall_at_1["original"] - self.recall_at_1[name]
 
 
 def _attention_frequency(backbone: Backbone, captions: Sequence[str], df: Mapping[str, float],
-                         min_df: float) -> tuple[np.ndarray, np.ndarray, float, list]:
-    """Attention and frequency of every content-word occurrence, the top-word generality rate, the tokens."""
-    attention, frequency, general, tokens = [], [], [], []
+                         min_df: float) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, list]:
+    """Attention and frequency of every content-word occurrence, the top-word generality rate, which captions
+    are dominated by one word, the tokens."""
+    attention, frequency, general, dominated, tokens = [], [], [], [], []
     for start in range(0, len(captions), 256):
         batch = backbone.text_tokens(captions[start:start + 256])
         for words, weights in zip(batch.words, batch.word_attention):
             content = [i for i, w in enumerate(words) if is_content_word(w) and weights[i] > 0]
+            dominated.append(bool(content) and max(weights[i] for i in content) >=
+                             DOMINATED_SHARE * sum(weights[i] for i in content))
             if not content:
                 continue
             attention += [float(weights[i]) for i in content]
@@ -61,7 +68,8 @@ def _attention_frequency(backbone: Backbone, captions: Sequence[str], df: Mappin
             top = max(content, key=lambda i: (weights[i], -i))
             general.append(df.get(word_key(words[top]), 0.0) >= min_df)
         tokens += list(zip(batch.words, batch.word_attention))
-    return np.array(attention), np.array(frequency), 100.0 * float(np.mean(general) if general else 0.0), tokens
+    rate = 100.0 * float(np.mean(general)) if general else 0.0
+    return np.array(attention), np.array(frequency), rate, np.array(dominated, dtype=bool), tokens
 
 
 def _masked(captions: Sequence[str], tokens: list, df: Mapping[str, float], select: str, min_df: float,
@@ -86,16 +94,19 @@ def text_stats(backbone: Backbone, captions: Sequence[str], min_df: float = 0.05
     """The text statistics over ``captions``; with gallery ``images`` (N, D) and ids, the masking R@1s."""
     captions = list(captions)
     df = document_frequency(captions)
-    attention, frequency, top_general, tokens = _attention_frequency(backbone, captions, df, min_df)
-    stats = TextStats(captions=len(captions), spearman=spearman(attention, frequency), top_general=top_general)
-    if images is None or query_ids is None or image_ids is None:
+    attention, frequency, top_general, dominated, tokens = _attention_frequency(backbone, captions, df, min_df)
+    stats = TextStats(captions=len(captions), spearman=spearman(attention, frequency), top_is_general=top_general,
+                      dominated=100.0 * float(dominated.mean()) if len(dominated) else 0.0)
+    if images is None or query_ids is None or image_ids is None or not dominated.any():
         return stats
-    variants = {"original": captions}
+    chosen = np.flatnonzero(dominated)
+    subset = [captions[i] for i in chosen]
+    variants = {"original": subset}
     for name, select in zip(MASKINGS, ("attention", "random", "general")):
-        variants[name] = _masked(captions, tokens, df, select, min_df, seed)
-    stats.recall_at_1 = {name: _recall_at_1(backbone.embed_texts(texts), images, query_ids, image_ids)
+        variants[name] = _masked(subset, [tokens[i] for i in chosen], df, select, min_df, seed)
+    stats.recall_at_1 = {name: _recall_at_1(backbone.embed_texts(texts), images, query_ids[chosen], image_ids)
                          for name, texts in variants.items()}
     return stats
 
 
-__all__ = ["TextStats", "text_stats", "MASKINGS"]
+__all__ = ["TextStats", "text_stats", "MASKINGS", "DOMINATED_SHARE"]

@@ -49,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
         print()
     if report.text:
         rows = [{"captions": report.text.captions, "spearman": report.text.spearman,
-                 "top_general": report.text.top_general, **report.text.recall_at_1}]
-        print_table(rows, title="text (attention vs document frequency; R@1 with one word masked)")
+                 "top_is_general": report.text.top_is_general, "dominated": report.text.dominated,
+                 **report.text.recall_at_1}]
+        print_table(rows, title="text (attention vs document frequency; shares in %; R@1 of the dominated "
+                                "captions, with one word masked)")
         print()
     for method, verdict in report.verdicts.items():
         state = {True: "applies", False: "nothing to correct", None: "not measured"}[verdict["applies"]]

@@ -73,6 +73,7 @@ def evaluate_root(model, cfg, root: str, checkpoint: str | None, split=None,
 
     Score matrices stream (memory does not grow with queries × images); ``dump`` writes them there.
     """
+    from calibclip.calibration.presets import resolved_report
     from calibclip.datasets.pedes import load_pedes
     from calibclip.evaluation.evaluator import evaluate_pedes
 
@@ -82,7 +83,8 @@ def evaluate_root(model, cfg, root: str, checkpoint: str | None, split=None,
     report = {"dataset": cfg.dataset.name, "data_root": str(root), "layout": split.layout, "split": split.split,
               "backbone": cfg.backbone, "checkpoint": checkpoint, "num_queries": len(result.query_pids),
               "num_images": len(split.image_paths), "skipped_images": len(result.skipped_images),
-              "blank_captions": result.blank_captions, **result.metrics}
+              "blank_captions": result.blank_captions, **result.metrics,
+              "calibration": resolved_report(cfg.calibration, getattr(model, "backbone", model))}
     return report, result
 
 
@@ -96,7 +98,10 @@ def write_outputs(folder: str | Path, report: dict[str, Any], cfg) -> list[Path]
     folder = Path(folder)
     metrics = write_json(folder / "metrics.json", report)
     resolved = folder / "resolved.yaml"
-    resolved.write_text(yaml.safe_dump(seed_config_dict(cfg), sort_keys=False), encoding="utf-8")
+    data = seed_config_dict(cfg)
+    if "calibration" in report:  # the knobs actually used: explicit, else the backbone's preset, else defaults
+        data["calibration"] = report["calibration"]["values"]
+    resolved.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return [metrics, resolved]
 
 
