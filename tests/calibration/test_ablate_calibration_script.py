@@ -1,3 +1,5 @@
+"""The calibration study: rows that change one thing, paired deltas, a preset chosen by a fixed rule."""
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -5,46 +7,62 @@ from pathlib import Path
 
 import pytest
 
-from calibclip.config import CalibrationConfig
+from calibclip.backbones import load_backbone
+from calibclip.calibration.presets import resolve_calibration
+from calibclip.evaluation.calibration_study import VARIANTS, choose_preset, summarise, variant_configs
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ablate_calibration.py"
 
 
+def test_every_variant_changes_one_thing_against_the_public_code_values():
+    configs = variant_configs(load_backbone("tiny:none", "cpu"))
+    public = resolve_calibration()
+    assert list(configs) == list(VARIANTS) and configs["baseline"] is None
+    assert configs["public code (CVE register + DCC general)"] == public
+    for name, cfg in configs.items():
+        if cfg is not None:
+            changed = {k for k, v in dataclasses.asdict(cfg).items() if v != getattr(public, k)}
+            assert len(changed) <= 2 and cfg.first_stage == "original"  # one method off + one knob at most
+
+
+def test_deltas_are_paired_per_seed():
+    base = [{"rank1": 50.0, "rank5": 0, "rank10": 0, "mAP": 40.0, "mINP": 0},
+            {"rank1": 60.0, "rank5": 0, "rank10": 0, "mAP": 50.0, "mINP": 0}]
+    runs = [{**b, "rank1": b["rank1"] + 1.0} for b in base]
+    row = summarise("x", runs, base)
+    assert row["Δrank1"] == "+1.00 ± 0.00" and row["rank1"] == "56.00 ± 5.00"  # the spread of sets, not of Δ
+
+
 @pytest.fixture(scope="module")
-def ablate():
+def tiny_set(tmp_path_factory):
+    from calibclip.training.synthetic import ensure_pedes
+    from calibclip.datasets.pedes import load_pedes
+
+    root = ensure_pedes(tmp_path_factory.mktemp("study"), seed=31, ids=27)
+    return root, load_pedes(root, "test")
+
+
+def test_preset_rule_prefers_plain_clip_on_ties(tiny_set):
+    backbone = load_backbone("tiny:none", "cpu")
+    preset, rows = choose_preset(backbone, tiny_set[1])
+    assert len(rows) == 1 + 3 * 3  # plain + (CVE, DCC, both) × 3 λ
+    best = max(r["rank1"] for r in rows)
+    if rows[0]["rank1"] == best:
+        assert preset == {"cve_enabled": False, "dcc_enabled": False}
+
+
+def test_script_end_to_end_writes_a_preset_that_the_checkpoint_carries(tiny_set, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("ablate_calibration", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return module
-
-
-def test_grid_dedupes_settings_that_cannot_differ(ablate):
-    args = ablate.parse_args(["--decay", "0.5", "--dominant-ratio", "0.1", "--contrast-alpha", "0",
-                              "--mask-ratio", "0.2", "--lam", "0.3", "0.7"])
-    assert args.decay == [0.1, 0.5]  # the paper's default is always measured
-    configs = ablate.grid(args)
-    # decay {0.1, 0.5} × 2 first stages × 2 λ = 8 with DCC on; with DCC off λ matters only for
-    # first_stage original: 2 × 2 + 2 = 6; DCC alone: 2 λ
-    assert len(configs) == 16
-    assert sum(not c.cve_enabled for c in configs) == 2
-    dcc_only = next(c for c in configs if not c.cve_enabled)
-    assert dcc_only.first_stage == "original" and dcc_only.decay == CalibrationConfig().decay
-
-
-def test_best_prefers_rank1_then_map(ablate):
-    rows = [{"rank1": 50.0, "mAP": 40.0, "id": 0}, {"rank1": 51.0, "mAP": 30.0, "id": 1},
-            {"rank1": 51.0, "mAP": 35.0, "id": 2}]
-    assert ablate.best(rows)["id"] == 2
-
-
-@pytest.mark.slow
-def test_end_to_end_on_a_small_synthetic_set(ablate, tmp_path, capsys):
-    out = tmp_path / "ablation.json"
-    assert ablate.main(["--backbone", "tiny:none", "--seeds", "5", "--scale", "small", "--data-dir", str(tmp_path),
-                        "--decay", "0.1", "--dominant-ratio", "0.1", "--contrast-alpha", "0", "--mask-ratio", "0.2",
-                        "--lam", "0.5", "--first-stage", "original", "--json", str(out)]) == 0
+    root = tiny_set[0].parent.parent
+    out, ckpt = tmp_path / "study.json", tmp_path / "tiny-preset.pt"
+    assert module.main(["--dev-seed", "31", "--seeds", "31", "--ids", "27", "--data-dir", str(root),
+                        "--write-preset", str(ckpt), "--device", "cpu", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert [row["method"] for row in result["test"]] == ["baseline", "+CVE", "+DCC", "+CVE+DCC"] * 2
-    assert len(result["val_sweep"]) == 1 + 3  # baseline, +CVE, +DCC, +both
-    assert "+CVE+DCC" in capsys.readouterr().out
+    assert [r["variant"] for r in result["test"]][:2] == ["baseline", "public code (CVE register + DCC general)"]
+    assert result["test"][-1]["variant"] == "backbone preset"
+    carried = load_backbone(f"tiny:{ckpt}", "cpu")
+    assert carried.calibration_preset == result["preset"] and carried.diagnosis["cve"]["applies"] is False
+    assert carried.word_df and "control: random patch suppression" in capsys.readouterr().out

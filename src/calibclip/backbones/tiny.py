@@ -61,6 +61,22 @@ def save_tiny_checkpoint(model: TinyCLIP, path: str | Path, extra: dict[str, Any
     return path
 
 
+def update_checkpoint_extra(src: str | Path, dst: str | Path, updates: dict[str, Any]) -> Path:
+    """Copy a tiny checkpoint to ``dst`` with ``updates`` merged into what it carries beside its weights.
+
+    How a calibration preset, a diagnosis and word frequencies travel with the weights; the
+    weights and their fp16 storage are copied unchanged.
+    """
+    blob = torch.load(Path(src), map_location="cpu", weights_only=True)
+    if not is_tiny_blob(blob):
+        raise CheckpointMismatch(f"{src} is not a calibclip tiny checkpoint")
+    blob["extra"] = {**blob.get("extra", {}), **updates}
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(blob, dst)
+    return dst
+
+
 def load_tiny(path: str | Path) -> tuple[TinyCLIP, CveHead | None, dict[str, Any]]:
     """Load a checkpoint written by ``save_tiny_checkpoint`` → (model in fp32, CVE head or None, extra)."""
     path = Path(path)
