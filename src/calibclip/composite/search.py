@@ -53,12 +53,18 @@ class CompositeResult:
 
 @dataclass
 class ClauseScores:
-    """Every distinct text of a query batch scored once: ``rows`` maps text → row of (T, G) matrices."""
+    """Every distinct text of a query batch scored once: ``rows`` maps text → row of (T, G) matrices.
+
+    With calibration, ``calibrated`` holds each text against the CVE image embeddings
+    (no per-clause DCC masking, no per-clause rerank: see ``CompositeSearcher``) and
+    ``queries_calibrated`` the full CalibCLIP scores of each raw query (Q, G).
+    """
 
     clauses: list[Clauses]
     rows: dict[str, int]
     plain: np.ndarray
     calibrated: np.ndarray | None = None
+    queries_calibrated: np.ndarray | None = None
 
 
 def _texts_of(clauses: Sequence[Clauses]) -> tuple[list[str], dict[str, int]]:
@@ -109,10 +115,21 @@ class CompositeSearcher:
 
     def _score_texts(self, texts: list[str], gallery_emb: np.ndarray | torch.Tensor | None
                      ) -> tuple[np.ndarray, np.ndarray | None]:
-        """(plain scores, calibrated scores or None) of ``texts`` against the gallery, (T, G) each."""
+        """(plain scores, scores against the CVE images or None) of ``texts``, (T, G) each.
+
+        With calibration, clauses meet CalibCLIP on the image side only. DCC would mask one
+        of the two or three content words of a short clause (often its colour: "a woman in
+        a green dress"), and a per-clause top-K rerank shifts the items below K, which
+        distorts the z-scores the clauses are combined with (docs/methods/csdclip.md).
+        """
         if self.calibration is not None:
-            scored = self.calibration.score(texts)
-            return scored["baseline"], scored["calibrated"]
+            gallery = self.calibration.gallery
+            if gallery is None:
+                raise ConfigError("the CalibratedRetriever has no encoded gallery", "call encode_gallery first")
+            with inference_context(self.backbone.device):
+                texts_emb = self.backbone.embed_texts(texts)
+            images = gallery.calibrated if gallery.calibrated is not None else gallery.original
+            return similarities(texts_emb, gallery.original), similarities(texts_emb, images)
         if gallery_emb is None:
             raise ConfigError("no gallery embeddings to score against",
                               "pass gallery_emb (G, D) or a CalibratedRetriever with an encoded gallery")
@@ -130,7 +147,10 @@ class CompositeSearcher:
         clauses = self.decompose(queries)
         texts, rows = _texts_of(clauses)
         plain, calibrated = self._score_texts(texts, gallery_emb)
-        return ClauseScores(clauses, rows, plain, calibrated)
+        queries_calibrated = None
+        if self.calibration is not None:  # the CalibCLIP row: the full method on each raw query
+            queries_calibrated = self.calibration.score([c.raw for c in clauses])["calibrated"]
+        return ClauseScores(clauses, rows, plain, calibrated, queries_calibrated)
 
     def combine(self, scores: ClauseScores, explain_top: int = 10, skipped: Sequence[int] = (),
                 cfg: CompositeConfig | None = None) -> CompositeResult:
@@ -144,7 +164,7 @@ class CompositeSearcher:
         def combined(matrix: np.ndarray) -> np.ndarray:
             return composite_scores(matrix[raw], matrix[optimized], matrix[clause_rows], layout, cfg or self.cfg)
 
-        calibrated = None if scores.calibrated is None else scores.calibrated[raw]
+        calibrated = scores.queries_calibrated
         result = CompositeResult(clauses=clauses, baseline=scores.plain[raw].astype(np.float32),
                                  composite=combined(source), calibrated=calibrated,
                                  plain_composite=None if calibrated is None else combined(scores.plain))
