@@ -21,6 +21,9 @@ MICRO = dict(image_size=(32, 32), patch_size=8, vision_width=32, vision_layers=2
              text_layers=2, text_heads=2, context_length=32, embed_dim=32)
 VOCAB = ("a the man woman person dog cat car red blue green black white yellow coat shirt bag hat in with and "
          "no not without on of").split()
+# The micro model carries a preset (as a checkpoint may) whose selections always act: random weights have
+# no register tokens and no word frequencies, and these tests check the mechanics of calibrated search.
+ACTING_PRESET = {"dominant_select": "attention", "mask_select": "attention"}
 
 
 def save_micro_checkpoint(path: Path) -> str:
@@ -29,7 +32,8 @@ def save_micro_checkpoint(path: Path) -> str:
     from calibclip.backbones.tiny_model import TinyCLIP, TinyConfig
 
     torch.manual_seed(0)
-    save_tiny_checkpoint(TinyCLIP(TinyConfig(**MICRO, vocab=list(VOCAB))), path, half=False)
+    save_tiny_checkpoint(TinyCLIP(TinyConfig(**MICRO, vocab=list(VOCAB))), path, half=False,
+                         extra={"calibration_preset": ACTING_PRESET})
     return f"tiny:{path}"
 
 

@@ -34,7 +34,7 @@ from calibclip.calibration.retriever import (CalibratedRetriever, GalleryFeature
                                              similarities)
 from calibclip.composite.rewriters import Rewriter, create_rewriter
 from calibclip.composite.search import CompositeSearcher, clause_breakdown
-from calibclip.config import CalibrationConfig, CompositeConfig
+from calibclip.config import CalibrationConfig, CompositeConfig, apply_overrides, to_dict
 from calibclip.datasets.images import open_image
 from calibclip.errors import BadQuery, CorruptData, NotApplicable, UnknownImage
 from calibclip.index.encode import inference_context
@@ -122,7 +122,8 @@ class Searcher:
             raise CorruptData(f"index {db} is empty", "run 'calibclip index DIR --db PATH' first")
         self.producer = Producer.from_dict(stored)
         self.backbone = backbone if backbone is not None else load_backbone(self.producer.backbone, device)
-        self.cfg = calibration if calibration is not None else self.producer.calibration_config()
+        # knobs set in ``calibration`` win; every other one is the index's own (resolved when it was made)
+        self.cfg = apply_overrides(self.producer.calibration_config(), to_dict(calibration or CalibrationConfig()))
         check_same_model(self.producer, describe(self.backbone, dataclasses.replace(self.cfg, cve_enabled=False)),
                          str(db))
         check_same_cve(self.producer, self.cfg, str(db))

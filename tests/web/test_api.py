@@ -31,7 +31,8 @@ def test_search_returns_three_columns_equal_to_the_searcher(api, served, micro_s
         local = searcher.compare(QUERY, 5)
     for method, result in local.items():
         assert [h["id"] for h in columns[method]["hits"]] == [h.id for h in result.hits]
-        assert [h["score"] for h in columns[method]["hits"]] == pytest.approx([h.score for h in result.hits])
+        # float32 products in two processes (other BLAS threading): equal to about 1e-6 relative
+        assert [h["score"] for h in columns[method]["hits"]] == pytest.approx([h.score for h in result.hits], rel=1e-5)
     assert columns["calibrated"]["masked_words"] == local["calibrated"].masked_words
     assert columns["composite"]["clauses"]["not"] == ["hat"]
     assert set(columns["composite"]["hits"][0]["clauses"]["not"]) == {"hat"}

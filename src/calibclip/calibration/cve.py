@@ -44,6 +44,9 @@ from calibclip.errors import NotApplicable
 
 SELECTIONS = ("register", "flat", "attention", "random")
 DECAY_MODES = ("constant", "adaptive")
+# every knob the calibrated image embedding depends on (an index stores vectors made under them)
+CVE_KNOBS = ("cve_enabled", "dominant_select", "dominant_ratio", "dominance", "low_info_quantile", "norm_outlier",
+             "decay", "decay_mode", "contrast_alpha", "random_seed")
 
 
 @dataclass(frozen=True)
@@ -220,4 +223,4 @@ def calibrate_images(backbone: Backbone, pixels: torch.Tensor, cfg: CalibrationC
 
 __all__ = ["CalibratedImages", "dominant_mask", "low_information", "patch_pixel_std", "token_norm_ratio",
            "attention_scale", "select_dominant", "calibrate_images", "check_cve_config", "require_vit",
-           "SELECTIONS", "DECAY_MODES"]
+           "SELECTIONS", "DECAY_MODES", "CVE_KNOBS"]

@@ -161,13 +161,15 @@ class CompositeSearcher:
         raw = np.array([rows[c.raw] for c in clauses])
         optimized = np.array([rows[c.optimized] for c in clauses])
 
-        def combined(matrix: np.ndarray) -> np.ndarray:
-            return composite_scores(matrix[raw], matrix[optimized], matrix[clause_rows], layout, cfg or self.cfg)
+        def combined(matrix: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+            """``fallback`` ranks a query that is not composite (one clause, no NOT)."""
+            return composite_scores(fallback, matrix[optimized], matrix[clause_rows], layout, cfg or self.cfg)
 
         calibrated = scores.queries_calibrated
+        plain_composite = combined(scores.plain, scores.plain[raw])
         result = CompositeResult(clauses=clauses, baseline=scores.plain[raw].astype(np.float32),
-                                 composite=combined(source), calibrated=calibrated,
-                                 plain_composite=None if calibrated is None else combined(scores.plain))
+                                 composite=plain_composite if calibrated is None else combined(source, calibrated),
+                                 calibrated=calibrated, plain_composite=None if calibrated is None else plain_composite)
         _push_down(result, list(skipped))
         result.explanations = _explain(result, source, rows, explain_top)
         return result

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from calibclip.backbones.base import Backbone
-from calibclip.calibration.cve import calibrate_images
+from calibclip.calibration.cve import CVE_KNOBS, calibrate_images
 from calibclip.calibration.dcc import discriminate_texts
 from calibclip.calibration.presets import backbone_preset, resolve_calibration
 from calibclip.calibration.retriever import GalleryFeatures, QueryFeatures, score_features
@@ -62,8 +62,7 @@ class EncodedSplit:
 
 
 def _cve_key(cfg: CalibrationConfig) -> tuple:
-    return (cfg.dominant_select, cfg.dominant_ratio, cfg.dominance, cfg.low_info_quantile, cfg.norm_outlier,
-            cfg.decay, cfg.decay_mode, cfg.contrast_alpha, cfg.random_seed)
+    return tuple(getattr(cfg, k) for k in CVE_KNOBS)
 
 
 def _dcc_key(cfg: CalibrationConfig) -> tuple:

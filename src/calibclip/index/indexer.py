@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from calibclip.backbones import load_backbone
 from calibclip.backbones.base import Backbone
 from calibclip.calibration.cve import calibrate_images
+from calibclip.calibration.presets import resolve_calibration
 from calibclip.config import CalibrationConfig
 from calibclip.datasets.images import image_failure, open_image
 from calibclip.errors import BadImage, IndexMismatch
@@ -168,7 +169,7 @@ def open_for_writing(store: Store, backbone: Backbone, cfg: CalibrationConfig | 
     current = describe(backbone, cfg or stored.calibration_config())
     check_same_model(stored, current, str(store.path))
     if cfg is not None:
-        check_same_cve(stored, cfg, str(store.path))
+        check_same_cve(stored, resolve_calibration(cfg, backbone), str(store.path))
     return stored
 
 

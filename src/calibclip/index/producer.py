@@ -27,11 +27,12 @@ from PIL import Image
 
 from calibclip import __version__
 from calibclip.backbones.base import Backbone
+from calibclip.calibration.cve import CVE_KNOBS
+from calibclip.calibration.presets import resolve_calibration
 from calibclip.config import CalibrationConfig, from_dict, to_dict
 from calibclip.errors import IndexMismatch
 from calibclip.index.relevance import reference_hash
 
-CVE_KNOBS = ("cve_enabled", "dominant_ratio", "neighbourhood", "decay", "contrast_alpha")
 _SAMPLE = 1024
 
 
@@ -96,7 +97,11 @@ def config_hash(cfg: dict) -> str:
 
 @torch.no_grad()
 def describe(backbone: Backbone, cfg: CalibrationConfig) -> Producer:
-    """The producer record of vectors ``backbone`` makes under ``cfg`` (CVE off when it does not apply)."""
+    """The producer record of vectors ``backbone`` makes under ``cfg`` (CVE off when it does not apply).
+
+    ``cfg`` is resolved against the backbone's preset first: the record holds the knobs actually used.
+    """
+    cfg = resolve_calibration(cfg, backbone)
     grid = None
     if backbone.supports_image_calibration and cfg.cve_enabled:
         pixels = backbone.preprocess(_probe_image()).unsqueeze(0).to(backbone.device)
@@ -136,4 +141,4 @@ def check_same_cve(stored: Producer, cfg: CalibrationConfig, db: str) -> None:
 
 
 __all__ = ["Producer", "describe", "weights_fingerprint", "preprocess_fingerprint", "config_hash",
-           "check_same_model", "check_same_cve", "CVE_KNOBS"]
+           "check_same_model", "check_same_cve"]
