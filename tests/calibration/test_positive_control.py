@@ -69,8 +69,3 @@ def test_dcc_finds_the_planted_general_word(plain, planted, tmp_path):
     before = F.cosine_similarity(out.original, reference).mean()
     after = F.cosine_similarity(out.discriminative, reference).mean()
     assert after > before
-
-
-def test_random_weight_control_builds(tmp_path):
-    backbone = load_backbone("planted:tiny:none", "cpu")
-    assert backbone.plants["vision"]["token"] == 1 and backbone.plants["text"]["word"] == PLANTED_WORD

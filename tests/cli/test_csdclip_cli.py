@@ -79,7 +79,10 @@ def test_csdclip_table_with_rule_rewriter_chinese_and_calibration(tigr, capsys):
 
 def test_dump_with_calibrate_writes_every_documented_matrix(tigr, tmp_path, capsys):
     plain, calibrated = tmp_path / "plain", tmp_path / "calibrated"
-    data = ["--dataset_path", str(tigr / "six" / "en_six.jsonl"), *TINY, "--rewriter", "rule", "--json"]
+    acting = tmp_path / "acting.yaml"  # tiny's own preset finds nothing to suppress: force a selection that acts
+    acting.write_text("calibration:\n  dominant_select: attention\n", encoding="utf-8")
+    data = ["--dataset_path", str(tigr / "six" / "en_six.jsonl"), *TINY, "--rewriter", "rule", "--json",
+            "--config", str(acting)]
     assert main([*data, "--dump", str(plain)]) == 0
     assert main([*data, "--calibrate", "--dump", str(calibrated)]) == 0
     names = {p.name for p in calibrated.glob("sims_*.npy")}

@@ -36,7 +36,7 @@ NORM_FACTOR = 20.0        # planted token norm / the median token norm at the pl
 
 
 def _candidates(mlp: nn.Sequential, key: Callable[[torch.Tensor], torch.Tensor], query: torch.Tensor,
-                count: int = 16) -> list[int]:
+                count: int = 8) -> list[int]:
     """Hidden neurons whose output direction, seen as a last-block key, ``query`` attends to most."""
     directions = mlp[2].weight.detach().T  # (hidden, width): what each neuron writes into the residual
     logits = (key(directions) * query).sum(dim=-1)
@@ -90,7 +90,7 @@ def plant_vision_register(backbone: TinyBackbone) -> dict[str, Any]:
     visual = backbone.model.visual
     blocks, (rows, cols) = visual.blocks, visual.grid
     index = len(blocks) - 3
-    probe = backbone.normalize(torch.rand(16, 3, *backbone.image_size, generator=torch.Generator().manual_seed(0)))
+    probe = backbone.normalize(torch.rand(8, 3, *backbone.image_size, generator=torch.Generator().manual_seed(0)))
     probe = probe.to(backbone.device)
     x = visual.stem(probe)
     for block in blocks[:index + 1]:

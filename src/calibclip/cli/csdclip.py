@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpu", type=int, default=0, help="CUDA device index; -1 (or no CUDA) runs on CPU")
     parser.add_argument("--num_res", type=int, default=10, help="results kept per query; metrics also @num_res")
     parser.add_argument("--lang", choices=["en", "zh"], default="en", help="query language (default: en)")
-    parser.add_argument("--calibrate", action="store_true", help="score clauses with CalibCLIP (CVE + DCC) too")
+    parser.add_argument("--calibrate", action="store_true", help="also CalibCLIP: the raw query calibrated, the clauses against CVE images")
     parser.add_argument("--config", default=None, help="YAML with 'composite:' / 'calibration:' knobs")
     parser.add_argument("--gallery_limit", type=int, default=None,
                         help="keep every HR/MR image plus distractors up to this many (quick runs)")
