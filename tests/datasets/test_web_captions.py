@@ -106,3 +106,19 @@ def test_lookalike_groups_share_the_salient_concept_and_differ_in_a_detail(tmp_p
         assert len(set(details)) == len(details)         # no two look-alikes share every detail
     colours = Counter(m["attributes"]["garment_colour"] for g in groups.values() for m in g[:1])
     assert len(colours) >= 3                              # groups differ from each other
+
+
+def test_cli_synth_pedes_records_every_option(tmp_path, capsys):
+    from calibclip.cli.main import main
+
+    args = ["synth", "pedes", "--out", str(tmp_path / "a"), "--ids", "12", "--style", "heldout", "--lang", "zh",
+            "--lookalike-group", "3", "--salient-share", "0.5", "--json"]
+    assert main(args) == 0
+    meta = json.loads(Path(json.loads(capsys.readouterr().out)["meta"]).read_text())
+    assert (meta["style"], meta["lang"], meta["lookalike_group"], meta["salient_share"]) == ("heldout", "zh", 3, 0.5)
+    captions = [c for image in meta["images"] for c in image["captions"]]
+    assert all(re.search(r"[\u4e00-\u9fff]", c) for c in captions)
+    assert 0.25 < sum(c.endswith(("人", "子", "士")) for c in captions) / len(captions) < 0.75  # salient-only
+    assert main(["synth", "pedes", "--out", str(tmp_path / "b"), "--ids", "9", "--lang", "fr"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fr" in err

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from calibclip.cli.common import add_backbone_arg, add_device_arg, add_json_arg, print_json, print_table
+from calibclip.cli.common import (add_backbone_arg, add_device_arg, add_json_arg, add_threads_arg, apply_threads,
+                                  print_json, print_table)
 
 HELP = "evaluate a backbone on freshly generated synthetic sets, overall and on unseen attribute combinations"
 
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None,
                         help="where the fresh sets are generated or reused (default: ~/.cache/calibclip/train-data)")
     add_device_arg(parser)
+    add_threads_arg(parser)
     add_json_arg(parser)
 
 
@@ -36,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from calibclip.training.heldout import evaluate_heldout, seen_for_spec
     from calibclip.training.synthetic import default_data_dir, ensure_pedes, ensure_tigr
 
+    apply_threads(args)
     langs = tuple(s.strip() for s in args.lang.split(",") if s.strip())
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     backbone = load_backbone(args.backbone, args.device)
