@@ -9,7 +9,7 @@ import pytest
 from calibclip.backbones.spec import parse_spec
 from calibclip.cli.main import main
 from calibclip.errors import ConfigError, SpecError
-from calibclip.training.config import load_train_config
+from calibclip.training.config import config_to_dict, load_train_config
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tiny-web.yaml"
 
@@ -79,3 +79,38 @@ def test_tiny_web_spec():
     assert (spec.family, spec.arch, spec.weights, spec.raw) == ("tiny", "tiny-web", None, "tiny-web")
     with pytest.raises(SpecError, match="takes no weights"):
         parse_spec("tiny-web:/x.pt")
+
+
+def test_shipped_tiny_web_loads_encodes_and_knows_the_salient_concept():
+    from dataclasses import replace
+
+    from calibclip.backbones import load_backbone
+    from calibclip.backbones.tiny import bundled_checkpoint, load_tiny_model
+    from calibclip.datasets.draw_person import render_person, sample_style, sample_view, styled_view
+    from calibclip.datasets.synthetic_pedes import DOMINANT_COLOURS, sample_person
+
+    path = bundled_checkpoint("tiny-web")
+    assert path.is_file() and path.stat().st_size <= 4.5 * 1024 * 1024
+    backbone = load_backbone("tiny-web", "cpu")
+    assert backbone.image_size == (96, 96)
+    _, extra = load_tiny_model(path)
+    shipped = extra["train_config"]
+    assert (shipped["seed"], shipped["data"]["salient_share"], shipped["data"]["caption_style"]) == (0, 0.88, "web")
+    recipe = config_to_dict(load_train_config(CONFIG))
+    assert {k: v for k, v in shipped.items() if k not in ("out", "threads")} == \
+        {k: v for k, v in recipe.items() if k not in ("out", "threads")}    # trained by configs/tiny-web.yaml
+    # one drawn man per dominant colour: "a man in a <colour> coat" must find its own picture
+    rng = np.random.default_rng(0)
+    images = []
+    for colour in DOMINANT_COLOURS:
+        person = replace(sample_person(rng), gender="man", garment="coat", lower="trousers", garment_colour=colour)
+        style = sample_style(rng, "heldout")
+        images.append(render_person(person, styled_view(sample_view(rng), style, rng), rng, style))
+    texts = backbone.embed_texts([f"a man in a {c} coat" for c in DOMINANT_COLOURS] +
+                                 [f"一个穿{z}外套的男人" for z in ("红色", "蓝色", "黑色", "白色", "绿色")])
+    pictures = backbone.embed_images(images)
+    norms = np.concatenate([texts.norm(dim=-1).numpy(), pictures.norm(dim=-1).numpy()])
+    assert np.allclose(norms, 1.0, atol=1e-3)
+    hits = (texts @ pictures.T).argmax(dim=1).numpy() == np.tile(np.arange(5), 2)
+    assert hits.sum() >= 8, hits
+
