@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from calibclip.backbones import load_backbone
 from calibclip.cli.common import format_table
@@ -52,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pilot-steps", type=int, default=10, help="timed steps per arm and curriculum stage")
     p.add_argument("--out", type=Path, default=Path("runs/measure"), help="run folders")
     p.add_argument("--data-dir", default=None, help="generated-data cache (default: ~/.cache/calibclip/train-data)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of both configs (dotted for a section: optim.lr=0.001; YAML values)")
     p.add_argument("--reuse", action="store_true",
                    help="no pilot, no training: evaluate the runs already in --out (steps and times from their files)")
     p.add_argument("--json", type=Path, help="write every number here")
@@ -108,7 +111,8 @@ def evaluate(checkpoint: str, roots: dict[int, Path]) -> dict[int, dict]:
 def summarise(results: dict[str, dict[int, dict]], plain: list[str], calib: list[str]) -> list[dict]:
     """Mean ± std over models and eval seeds per arm, and the paired CalibCLIP − plain deltas."""
     rows = []
-    for label, names in (("start (shipped tiny)", ["start"]), ("plain fine-tuning", plain), ("CalibCLIP", calib)):
+    arms = [("start (shipped tiny)", ["start"])] if "start" in results else []
+    for label, names in [*arms, ("plain training", plain), ("CalibCLIP", calib)]:
         for subset in SUBSETS:
             values = {m: [results[n][s][subset][m] for n in names for s in results[n]] for m in METRICS}
             rows.append({"model": label, "subset": subset,
@@ -124,7 +128,8 @@ def summarise(results: dict[str, dict[int, dict]], plain: list[str], calib: list
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        plain_cfg, calib_cfg = load_train_config(args.plain), load_train_config(args.calib)
+        overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+        plain_cfg, calib_cfg = (load_train_config(path, overrides) for path in (args.plain, args.calib))
         if args.data_dir:
             plain_cfg, calib_cfg = (dataclasses.replace(c, data_dir=args.data_dir) for c in (plain_cfg, calib_cfg))
         torch.set_num_threads(plain_cfg.threads)
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         roots = {seed: ensure_pedes(data_dir, seed, args.eval_ids) for seed in args.eval_seeds}
         from calibclip.backbones.tiny import bundled_checkpoint
 
-        results = {"start": evaluate(str(bundled_checkpoint()), roots)}
+        results = {"start": evaluate(str(bundled_checkpoint()), roots)} if plain_cfg.init == "tiny" else {}
         results.update({name: evaluate(run["checkpoint"], roots) for name, run in runs.items()})
     except CalibclipError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)

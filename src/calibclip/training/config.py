@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from calibclip.calibration.seed_config import SEED_BACKBONE, CveCfg, DccCfg, SeedConfig, seed_config_dict
-from calibclip.config import from_dict, read_yaml, to_dict
+from calibclip.config import deep_merge, from_dict, read_yaml, to_dict
 from calibclip.errors import ConfigError
 from calibclip.training.curriculum import check_curriculum
 
@@ -101,7 +101,7 @@ class TrainConfig:
     out: str = "runs/tiny"                   # output folder (last.pt, best.pt, resolved.yaml, log)
     data_dir: str | None = None              # generated-data cache (None: ~/.cache/calibclip/train-data)
     backbone: str = "tiny"                   # "tiny" (TinyCLIP) | "calibclip" (the open_clip CLIP ViT of ``clip``)
-    init: str | None = None                  # start weights: None = new model; "tiny" = bundled; a checkpoint file
+    init: str | None = None                  # start weights: None = new model; tiny | tiny-web (shipped); a file
     clip: dict[str, Any] | None = None       # calibclip: the seed config's sections (None: configs/base.yaml's)
     amp: bool = True                         # bf16 autocast on CUDA (CPU runs stay fp32)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -120,15 +120,20 @@ def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None 
                       data_root: str | None = None) -> TrainConfig:
     """Training or seed YAML (or defaults) → ``TrainConfig``, then non-None ``overrides`` (CLI flags).
 
+    An override key may be dotted (``"optim.lr"``) to set one key of a section.
     ``data_root`` (``--data_root``) sets ``data.root``: train on that dataset folder.
     """
     where = str(path or "train config")
     data = read_yaml(path) if path else {}
     if set(data) & _SEED_ONLY:
         data = train_config_from_seed(data, where)
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    if data_root is not None:
-        data["data"] = {**data.get("data", {}), "root": str(data_root)}
+    for key, value in {**(overrides or {}), "data.root": data_root}.items():
+        if value is not None:
+            *sections, name = key.split(".")
+            nested = {name: value}
+            for section in reversed(sections):
+                nested = {section: nested}
+            data = deep_merge(data, nested)
     return _normalise(from_dict(TrainConfig, data, where=where))
 
 
@@ -177,6 +182,7 @@ def _normalise(cfg: TrainConfig) -> TrainConfig:
     _check_types(cfg, "config")
     cfg.model.image_size = tuple(cfg.model.image_size)
     cfg.data.langs = tuple(cfg.data.langs)
+    cfg.init = None if cfg.init == "none" else cfg.init  # --init none: a new (random) model
     cfg.data.pedes_langs = tuple(cfg.data.pedes_langs)
     _check_data(cfg.data)
     h, w = cfg.model.image_size

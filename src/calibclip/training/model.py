@@ -24,6 +24,7 @@ from torch import nn
 
 from calibclip.backbones.base import Backbone
 from calibclip.backbones.cve_head import CveBackbone, CveHead, CveHeadConfig
+from calibclip.backbones.spec import BUNDLED_TINY
 from calibclip.backbones.tiny import TinyBackbone, bundled_checkpoint, load_tiny, save_tiny_checkpoint
 from calibclip.backbones.tiny_model import TinyCLIP, TinyConfig
 from calibclip.calibration.seed_config import CveCfg
@@ -106,7 +107,8 @@ def _tiny(cfg: TrainConfig, captions: list[str], device: torch.device) -> Traine
 
 
 def _tiny_init(init: str) -> Path:
-    return bundled_checkpoint() if init == "tiny" else Path(init)
+    """``tiny`` / ``tiny-web`` name a shipped checkpoint; anything else is a path."""
+    return bundled_checkpoint(init) if init in BUNDLED_TINY else Path(init)
 
 
 def _calibclip(cfg: TrainConfig, device: torch.device) -> Trainee:
