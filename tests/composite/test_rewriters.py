@@ -151,7 +151,8 @@ def test_hf_without_local_model_is_a_clear_error(tmp_path):
 
 def test_parse_answer_accepts_rest_of_line_and_rejects_empty_and():
     rest = GOOD_LINE.split(" | ", 1)[1]
-    got = parse_answer("a cat on a red sofa, no dogs", "<think>hmm</think>\n" + rest)
+    thinking = "<think>\nthe user wants -AND: < a dog >, -NOT: < cats >\n</think>\n\n"   # Qwen3 with thinking on
+    got = parse_answer("a cat on a red sofa, no dogs", thinking + rest)
     assert got.and_clauses == ("a cat", "a red sofa") and got.raw == "a cat on a red sofa, no dogs"
     with pytest.raises(CorruptData, match="no AND clause"):
         parse_answer("q", "q | Multi-agent logical relationship analysis: -AND: < >, -NOT: < x >")

@@ -29,7 +29,8 @@ def good_line(query: str, n: int) -> str:
 
 
 class ChatServer:
-    """Behaviour per query word: good*, junk* (malformed), slow* (first try sleeps), flaky* (500, 500, ok), down*."""
+    """Behaviour per query word: good*, junk* (malformed), slow* (first try sleeps), hang* (every try sleeps),
+    flaky* (500, 500, ok), down* (always 500), think* (a Qwen3-style <think> block before the line)."""
 
     def __init__(self, delay: float = 0.15, slow: float = 1.5):
         self.lock = threading.Lock()
@@ -45,7 +46,8 @@ class ChatServer:
                     outer.calls[query] = n = outer.calls.get(query, 0) + 1
                     outer.in_flight += 1
                     outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
-                time.sleep(slow if query.startswith("slow") and n == 1 else delay)
+                late = query.startswith("hang") or (query.startswith("slow") and n == 1)
+                time.sleep(slow if late else delay)
                 with outer.lock:
                     outer.in_flight -= 1  # before replying: the client may send its next request at once
                 self._reply(query, n)
@@ -55,6 +57,8 @@ class ChatServer:
                     status, data = 500, b"internal error"
                 else:
                     content = "I cannot help with that." if query.startswith("junk") else good_line(query, 2)
+                    if query.startswith("think"):
+                        content = f"<think>\nmaybe -AND: < {query} >, -NOT: < dogs >?\n</think>\n\n{content}"
                     status = 200
                     data = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
                 try:
@@ -129,6 +133,16 @@ def test_a_run_stopped_half_way_resumes_from_the_cache(server, tmp_path):
     got = rw.rewrite_many(queries)
     assert rw.cache.hits == kept and rw.requests == (20 - kept) + 3     # the rerun pays for the rest only
     assert [c.extra.get("fallback") for c in got] == ["rule"] + [None] * 20
+
+
+def test_a_request_that_always_times_out_is_cut_at_the_timeout_and_falls_back(server):
+    rw = _rewriter(server.url, None, retries=1, fallback=True)
+    started = time.monotonic()
+    got = rw.rewrite_many(["hang v", "think w"])
+    elapsed = time.monotonic() - started
+    assert server.calls["hang v"] == 2 and elapsed < 2 * 1.5        # two attempts, each cut at 0.6 s, not 1.5 s
+    assert got[0] == RULE.rewrite("hang v") and "2 attempt(s): timed out after 0.6s" in got[0].extra["reason"]
+    assert got[1].and_clauses == ("part 0 of w", "part 1 of w") and got[1].not_clauses == ("cats",)  # <think> dropped
 
 
 def test_unreachable_endpoint_stops_sending_and_falls_back(tmp_path):

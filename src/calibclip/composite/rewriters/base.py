@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from abc import ABC, abstractmethod
 from typing import Sequence
 
@@ -42,6 +43,7 @@ PROMPTS = {
     "one-shot": _INSTRUCTION + "Query: {example_query}\nAnswer: {example_line}\nQuery: {query}\nAnswer:",
     "tuned": "Rewrite the image-search query as a TIGR line. {lang_note}\nQuery: {query}\nAnswer:",
 }
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)  # a reasoning model's thinking (Qwen3)
 _LANG_NOTE = {"en": "Write the clauses in English.", "zh": "Write the clauses in Chinese, as the query is."}
 
 
@@ -85,10 +87,12 @@ def parse_answer(query: str, answer: str) -> Clauses:
     """Parse a model's answer into ``Clauses`` for ``query``, or raise ``CorruptData``.
 
     The answer may repeat the query or start at ``Time:`` (the LoRA target is
-    the rest of the line); the first line naming AND clauses is used. An
-    answer without at least one AND clause is malformed.
+    the rest of the line); ``<think>`` blocks are dropped, then the first line
+    naming AND clauses is used. An answer without at least one AND clause is
+    malformed.
     """
-    lines = [ln.strip() for ln in answer.splitlines() if "AND" in ln.upper() and ("<" in ln or "《" in ln)]
+    lines = [ln.strip() for ln in _THINK.sub("", answer).splitlines()
+             if "AND" in ln.upper() and ("<" in ln or "《" in ln)]
     if not lines:
         raise CorruptData(f"LLM answer has no '-AND: < .. >' part: {answer[:80]!r}")
     line = lines[0]

@@ -2,11 +2,10 @@
 
 The model is loaded from a local folder only (``local_files_only``): nothing
 is downloaded. Chat models get their own chat template (thinking disabled);
-``<think>`` blocks in an answer are dropped before parsing.
+``<think>`` blocks in an answer are dropped before parsing (``parse_answer``).
 """
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,8 +14,6 @@ from tqdm.auto import tqdm
 
 from calibclip.composite.rewriters.base import LLMRewriter, Rewriter
 from calibclip.errors import WeightsNotFound
-
-_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
 
 
 def quiet_progress_bars() -> None:
@@ -107,5 +104,5 @@ class HFRewriter(LLMRewriter):
                                           pad_token_id=self.tokenizer.pad_token_id)
             new = out[:, batch["input_ids"].shape[1]:]
             decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-            answers.extend(_THINK.sub("", text).strip() for text in decoded)
+            answers.extend(text.strip() for text in decoded)
         return answers
