@@ -1,4 +1,4 @@
-"""The measurement of scripts/measure_llm_rewriter.py: file scoring with fallback flags, mean ± sd and paired deltas."""
+"""scripts/measure_llm_rewriter.py's logic: file scoring with fallback flags, mean ± sd and paired deltas."""
 import json
 
 from calibclip.datasets.tigr import read_queries
