@@ -107,3 +107,21 @@ def test_caption_rule_recovers_the_generator_attribute(pedes_24):
     assert agree >= 0.95, agree
     assert len(set(exact)) >= 5 and None not in exact
     assert load_pedes(pedes_24, "train").layout == "cuhkpedes"
+
+
+def test_epoch_captions_follow_the_text_schedule(small_config):
+    """At each epoch the share of masked captions and of colour-swapped negatives is the configured one."""
+    cfg = small_config(dcc={"enabled": True, "image_curriculum_epochs": [], "image_hard_ratios": [0.0],
+                            "text_curriculum_epochs": [1, 3], "text_mask_rates": [0.0, 0.2, 0.6],
+                            "text_swap_rates": [0.0, 0.4, 0.1]})
+    caption = "A woman in a red coat, black trousers and a blue bag."
+    texts, without = [caption] * 1000, mask_dominant(caption)
+    trainer = ContrastiveTrainer(build_trainee(cfg, texts[:1], torch.device("cpu")), cfg, total_steps=10)
+    for epoch, mask, swap in [(0, 0.0, 0.0), (1, 0.2, 0.4), (2, 0.2, 0.4), (3, 0.6, 0.1), (5, 0.6, 0.1)]:
+        trainer.epoch = epoch
+        captions, negatives = trainer.captions(texts, trainer.stage)
+        masked = captions.count(without) / len(texts)
+        assert masked == pytest.approx(mask, abs=0.05) and len(negatives) / len(texts) == pytest.approx(swap, abs=0.05)
+        assert all(dominant_key(n) not in (None, "red coat") and n.endswith("coat, black trousers and a blue bag.")
+                   for n in negatives)
+        assert all(c in (caption, without) for c in captions)
