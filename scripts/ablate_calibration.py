@@ -22,6 +22,7 @@ from calibclip.backbones import load_backbone
 from calibclip.calibration.word_stats import document_frequency
 from calibclip.cli.common import format_table
 from calibclip.datasets.pedes import load_pedes
+from calibclip.datasets.synthetic_pedes import PedesOptions
 from calibclip.errors import CalibclipError
 from calibclip.evaluation.calibration_study import choose_preset, run_study, variant_configs
 from calibclip.evaluation.diagnose import diagnose, load_data
@@ -34,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dev-seed", type=int, default=5101, help="seed of the set the preset is chosen on")
     p.add_argument("--seeds", type=int, nargs="+", default=[5201, 5202, 5203], help="fresh test-set seeds")
     p.add_argument("--ids", type=int, default=900, help="identities per generated set (test split: 2/9)")
+    p.add_argument("--style", default="classic", help="drawing style of the sets (classic | train | heldout)")
+    p.add_argument("--lookalike-group", type=int, default=0, help="people per look-alike group (0: none)")
+    p.add_argument("--lang", default="en", choices=["en", "zh"], help="caption language")
     p.add_argument("--data-dir", type=Path, default=Path("/tmp/calib_study"), help="where the sets are written")
     p.add_argument("--write-preset", type=Path, help="tiny only: write the checkpoint with its preset here")
     p.add_argument("--device", default="auto")
@@ -43,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    dev_root = ensure_pedes(args.data_dir, args.dev_seed, args.ids)
+    options = PedesOptions(style=args.style, lookalike_group=args.lookalike_group, lang=args.lang)
+    dev_root = ensure_pedes(args.data_dir, args.dev_seed, args.ids, options)
     dev = load_pedes(dev_root, "test")
     corpus = args.data_dir / f"captions-seed{args.dev_seed}.txt"  # word frequencies: the dev captions only
     corpus.write_text("\n".join(dev.captions), encoding="utf-8")
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = {name: cfg if cfg is None or not cfg.dcc_enabled or name == "backbone preset"
                else dataclasses.replace(cfg, dcc_corpus=str(corpus))
                for name, cfg in variant_configs(backbone).items()}
-    splits = [load_pedes(ensure_pedes(args.data_dir, seed, args.ids), "test") for seed in args.seeds]
+    splits = [load_pedes(ensure_pedes(args.data_dir, seed, args.ids, options), "test") for seed in args.seeds]
     rows = run_study(backbone, splits, configs)
     shown = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
     print(f"backbone {args.backbone}, test seeds {args.seeds}; first stage original, K 100, λ 0.5 unless the "

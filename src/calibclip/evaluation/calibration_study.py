@@ -107,17 +107,18 @@ def metrics_of(split: EncodedSplit, cfg: CalibrationConfig | None) -> dict[str, 
     return person_retrieval_metrics(scores, split.query_pids, split.gallery_pids)
 
 
-def summarise(name: str, runs: list[dict[str, float]], base: list[dict[str, float]]) -> dict[str, Any]:
-    """Mean ± std over seeds, and the paired per-seed delta against the baseline (R@1, mAP)."""
+def summarise(name: str, runs: list[dict[str, float]], base: list[dict[str, float]],
+              metrics: Sequence[str] = METRICS, deltas: Sequence[str] = ("rank1", "mAP")) -> dict[str, Any]:
+    """Mean ± std over seeds, and the paired per-seed delta against the baseline (``deltas``)."""
     row: dict[str, Any] = {"variant": name}
-    for metric in METRICS:
+    for metric in metrics:
         values = np.array([r[metric] for r in runs])
         row[metric] = f"{values.mean():.2f} ± {values.std():.2f}"
-    for metric in ("rank1", "mAP"):
+    for metric in deltas:
         delta = np.array([r[metric] - b[metric] for r, b in zip(runs, base)])
         row[f"Δ{metric}"] = f"{delta.mean():+.2f} ± {delta.std():.2f}"
         row[f"_delta_{metric}"] = [float(d) for d in delta]
-    row["_per_seed"] = {m: [float(r[m]) for r in runs] for m in METRICS}
+    row["_per_seed"] = {m: [float(r[m]) for r in runs] for m in metrics}
     return row
 
 
