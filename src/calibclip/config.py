@@ -74,8 +74,8 @@ class CompositeConfig:
     w_and: float = 1.0                  # weight of the combined AND score
     w_not: float = 0.5                  # weight of the NOT penalty (measured)
     not_threshold: float = 1.0          # τ: z-scores of a NOT clause above τ are penalised (measured)
-    and_mode: str = "softmin"           # "softmin" | "min" | "mean": a conjunction by default (issue 11;
-    #                                     measured on tiny-web in docs/methods/csdclip.md)
+    and_mode: str = "mean"              # "mean" | "softmin" | "min": chosen on tiny-web's dev seed over the
+    #                                     conjunctions (docs/methods/csdclip.md#measured-on-the-web-style-test-bed)
     softmin_temperature: float = 0.5    # temperature of the soft minimum over AND clauses
     fuse_query: bool = True             # include the optimized query score
     use_not: bool = True                # apply the NOT penalty

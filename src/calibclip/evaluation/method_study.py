@@ -7,8 +7,8 @@ rewriter, so a study over seeds costs a few encodings per seed. The calibration
 knobs are never chosen here: ``preset`` is the backbone's own preset (chosen on a
 dev seed before any test seed was drawn, ``calibration_study.choose_preset``) and
 ``public`` the method's public-code values. The composite knobs are the library
-defaults, fixed before this study; the variants that change them are reported
-beside them, whether they win or lose.
+defaults (the AND mode chosen on a dev seed, docs/methods/csdclip.md); the
+variants that change them are reported beside them, whether they win or lose.
 
 The equal-cost control for the composite search splits each query into as many
 contiguous word chunks as the rule rewriter found AND clauses, at random
@@ -65,7 +65,7 @@ METHODS: dict[str, Variant] = {
 STUDY_VARIANTS: dict[str, Variant] = {
     **METHODS,
     "calibrated (public-code values)": Variant(calibration="public"),
-    "composite, mean AND (previous default)": Variant("rule", composite=(("and_mode", "mean"),)),
+    "composite, softmin AND (a conjunction)": Variant("rule", composite=(("and_mode", "softmin"),)),
     "composite, min AND": Variant("rule", composite=(("and_mode", "min"),)),
     "composite, gold clauses": Variant("gold"),
     "control: random word split": Variant("random-split"),
