@@ -15,18 +15,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 from calibclip.backbones import load_backbone
 from calibclip.calibration.word_stats import document_frequency
-from calibclip.cli.common import format_table
+from calibclip.cli.common import format_table, run_script
 from calibclip.datasets.pedes import load_pedes
 from calibclip.datasets.synthetic_pedes import PedesOptions
-from calibclip.errors import CalibclipError
 from calibclip.evaluation.calibration_study import choose_preset, run_study, variant_configs
 from calibclip.evaluation.diagnose import diagnose, load_data
-from calibclip.training.synthetic import ensure_pedes
+from calibclip.datasets.generated import ensure_pedes
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,8 +88,4 @@ def stamp(spec: str, out: Path, updates: dict) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except CalibclipError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    run_script(main)

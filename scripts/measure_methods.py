@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from calibclip.backbones import load_backbone
-from calibclip.cli.common import format_table
-from calibclip.errors import CalibclipError
+from calibclip.cli.common import format_table, run_script
 from calibclip.evaluation.method_study import StudyData, run_method_study
 
 
@@ -55,8 +53,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except CalibclipError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    run_script(main)

@@ -26,7 +26,7 @@ from calibclip.errors import CalibclipError
 from calibclip.training.config import load_train_config
 from calibclip.training.measure import equal_cost_steps, evaluate_models, finished_run, pilot, run_arm, summarise
 from calibclip.training.sources import load_training_data
-from calibclip.training.synthetic import default_data_dir, ensure_pedes
+from calibclip.datasets.generated import default_data_dir, ensure_pedes
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         steps, calib_steps, costs = plain_cfg.optim.steps_per_epoch, None, {}
         if not args.reuse:
             data = load_training_data(plain_cfg)
-            costs = {arm: pilot(cfg, data, args.pilot_steps) for arm, cfg in (("plain", plain_cfg), ("calib", calib_cfg))}
+            costs = {arm: pilot(cfg, data, args.pilot_steps)
+                     for arm, cfg in (("plain", plain_cfg), ("calib", calib_cfg))}
             calib_steps = equal_cost_steps(steps, costs["plain"], costs["calib"])
         runs: dict[str, dict] = {}
         for seed in args.train_seeds:

@@ -30,7 +30,7 @@ from calibclip.datasets.tigr import TigrSet, load_tigr
 from calibclip.evaluation.method_study import METHODS, PERSON_METRICS, SCENE_METRICS, person_bed, scene_bed, score_bed
 from calibclip.evaluation.metrics import rank_gallery
 from calibclip.evaluation.report import QueryResults, Table, Thumb, metrics_table, write_html_report, write_json
-from calibclip.training.synthetic import ensure_pedes, ensure_tigr
+from calibclip.datasets.generated import ensure_pedes, ensure_tigr
 
 log = logging.getLogger(__name__)
 

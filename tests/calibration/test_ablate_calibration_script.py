@@ -35,7 +35,7 @@ def test_deltas_are_paired_per_seed():
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
-    from calibclip.training.synthetic import ensure_pedes
+    from calibclip.datasets.generated import ensure_pedes
     from calibclip.datasets.pedes import load_pedes
 
     root = ensure_pedes(tmp_path_factory.mktemp("study"), seed=31, ids=27)

@@ -58,8 +58,8 @@ def test_web_training_smoke_run(tmp_path, write_config, capsys):
 
 def test_recaptioners_follow_the_pairs(tmp_path):
     from calibclip.datasets.synthetic_pedes import PedesOptions
-    from calibclip.training.synthetic import (CaptionPlan, ensure_pedes, ensure_tigr, pedes_pairs, pedes_recaptioner,
-                                              tigr_pairs, tigr_recaptioner)
+    from calibclip.datasets.generated import ensure_pedes, ensure_tigr
+    from calibclip.training.synthetic import CaptionPlan, pedes_pairs, pedes_recaptioner, tigr_pairs, tigr_recaptioner
 
     root = ensure_pedes(tmp_path, 5, 9, PedesOptions(style="train"))
     plan = CaptionPlan(("en", "zh"), 0.88, seed=3)

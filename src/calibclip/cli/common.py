@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 
 def add_device_arg(parser: argparse.ArgumentParser) -> None:
@@ -84,3 +84,15 @@ def print_summary(summary: dict[str, Any], as_json: bool = False) -> None:
         return
     for key, value in summary.items():
         print(f"{key}: {value}")
+
+
+def run_script(main: Callable[[], int]) -> NoReturn:
+    """Exit with ``main()``'s code; a calibclip error becomes one line on stderr and its exit code (scripts/)."""
+    from calibclip.errors import CalibclipError
+
+    try:
+        code = main()
+    except CalibclipError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        code = exc.exit_code
+    sys.exit(code)

@@ -221,7 +221,7 @@ def seed_beds(data: StudyData, seed: int) -> tuple[TestBed, "TigrSet"]:
     from calibclip.datasets.pedes_gold import pedes_gold
     from calibclip.datasets.synthetic_pedes import PedesOptions
     from calibclip.datasets.tigr import load_tigr
-    from calibclip.training.synthetic import ensure_pedes, ensure_tigr
+    from calibclip.datasets.generated import ensure_pedes, ensure_tigr
 
     options = PedesOptions(lang=data.lang, **data.person_options)
     root = ensure_pedes(Path(data.data_dir), seed, data.person_ids, options)
@@ -252,5 +252,6 @@ def run_method_study(backbone: Backbone, data: StudyData, seeds: Sequence[int],
             "runs": runs, "seeds": list(seeds), "data": dataclasses.asdict(data)}
 
 
-__all__ = ["StudyData", "seed_beds", "run_method_study", "Variant", "METHODS", "STUDY_VARIANTS", "PERSON_METRICS", "SCENE_METRICS", "TestBed", "person_bed",
-           "scene_bed", "random_split", "score_bed", "evaluate_bed", "paired_rows"]
+__all__ = ["StudyData", "seed_beds", "run_method_study", "Variant", "METHODS", "STUDY_VARIANTS", "PERSON_METRICS",
+           "SCENE_METRICS", "TestBed", "person_bed", "scene_bed", "random_split", "score_bed", "evaluate_bed",
+           "paired_rows"]

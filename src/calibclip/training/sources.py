@@ -18,10 +18,10 @@ from calibclip.errors import DatasetLayoutError
 from calibclip.training.config import TrainConfig
 from calibclip.training.data import PairSet, concat_pairs
 from calibclip.training.model import input_size
+from calibclip.datasets.generated import default_data_dir, ensure_pedes, ensure_tigr
 from calibclip.datasets.synthetic_pedes import PedesOptions
-from calibclip.training.synthetic import (CaptionPlan, default_data_dir, ensure_pedes, ensure_tigr, pedes_keys,
-                                          pedes_pairs, pedes_recaptioner, seen_combinations, tigr_pairs,
-                                          tigr_recaptioner)
+from calibclip.training.synthetic import (CaptionPlan, pedes_keys, pedes_pairs, pedes_recaptioner, seen_combinations,
+                                          tigr_pairs, tigr_recaptioner)
 
 log = logging.getLogger(__name__)
 

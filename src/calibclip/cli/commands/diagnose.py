@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _default_data() -> str:
     """Without --data/--images: a small generated person set (cached)."""
-    from calibclip.training.synthetic import default_data_dir, ensure_pedes
+    from calibclip.datasets.generated import default_data_dir, ensure_pedes
 
     return str(ensure_pedes(default_data_dir(), DEFAULT_SEED, ids=90))
 

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from calibclip.config import CalibrationConfig
     from calibclip.datasets.synthetic_pedes import PedesOptions
     from calibclip.training.heldout import evaluate_heldout, seen_for_spec
-    from calibclip.training.synthetic import default_data_dir, ensure_pedes, ensure_tigr
+    from calibclip.datasets.generated import default_data_dir, ensure_pedes, ensure_tigr
 
     apply_threads(args)
     langs = tuple(s.strip() for s in args.lang.split(",") if s.strip())
