@@ -78,6 +78,17 @@ def test_cli_prints_verdicts_caches_them_and_retriever_warns(folder, capsys, cap
     assert not caplog.records
 
 
+def test_no_warning_for_what_the_backbones_own_preset_enables(caplog):
+    tiny = load_backbone("tiny", "cpu")  # carries CVE on (bit-exact there) and a "nothing to correct" diagnosis
+    presets._WARNED.clear()
+    with caplog.at_level(logging.WARNING):
+        CalibratedRetriever(tiny)
+    assert not [r for r in caplog.records if "nothing for it to correct" in r.getMessage()]
+    with caplog.at_level(logging.WARNING):
+        CalibratedRetriever(tiny, CalibrationConfig(cve_enabled=True))  # asked for explicitly: warned
+    assert [r.getMessage()[:3] for r in caplog.records if "nothing for it to correct" in r.getMessage()] == ["CVE"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--data", "/no/such/dataset"], "not found"),
     (["--images", "/no/such/folder"], "image folder not found"),

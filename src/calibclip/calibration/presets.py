@@ -53,21 +53,25 @@ def resolved_report(cfg: CalibrationConfig | None = None, backbone: Any = None) 
             "sources": calibration_sources(cfg, backbone)}
 
 
-def warn_if_nothing_to_correct(backbone: Any, cfg: CalibrationConfig) -> list[str]:
+def warn_if_nothing_to_correct(backbone: Any, cfg: CalibrationConfig,
+                               sources: dict[str, str] | None = None) -> list[str]:
     """Log one warning per backbone and method enabled where the diagnosis found nothing to correct.
 
     The diagnosis is the one the backbone carries with its preset, else the one cached by
-    ``calibclip diagnose``. Returns the methods warned about (for tests and CLIs).
+    ``calibclip diagnose``. A method that the backbone's own preset enables (``sources`` says
+    ``preset``: e.g. ``tiny`` keeps CVE on because it is bit-exact there) is not warned about:
+    the preset was measured on that backbone. Returns the methods warned about.
     """
     from calibclip.calibration.diagnosis_cache import diagnosis_for
 
     diagnosis = diagnosis_for(backbone)
     if not diagnosis:
         return []
+    sources = sources or {}
     warned = []
     for method, enabled in (("cve", cfg.cve_enabled), ("dcc", cfg.dcc_enabled)):
         verdict = diagnosis.get(method, {})
-        if enabled and verdict.get("applies") is False:
+        if enabled and verdict.get("applies") is False and sources.get(f"{method}_enabled") != "preset":
             warned.append(method)
             key = (str(getattr(getattr(backbone, "spec", None), "raw", backbone)), method)
             if key not in _WARNED:

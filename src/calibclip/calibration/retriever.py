@@ -25,7 +25,7 @@ import torch
 from calibclip.backbones.base import Backbone
 from calibclip.calibration.cve import require_vit, calibrate_images, check_cve_config
 from calibclip.calibration.dcc import check_dcc_config, check_texts, discriminate_texts
-from calibclip.calibration.presets import resolve_calibration, warn_if_nothing_to_correct
+from calibclip.calibration.presets import calibration_sources, resolve_calibration, warn_if_nothing_to_correct
 from calibclip.calibration.rerank import check_rerank_args, fuse_top_k, rerank_candidates
 from calibclip.config import CalibrationConfig
 from calibclip.errors import ConfigError
@@ -219,7 +219,7 @@ class CalibratedRetriever:
         self.cfg = check_config(cfg, backbone)
         if self.cfg.cve_enabled:
             require_vit(backbone)
-        warn_if_nothing_to_correct(backbone, self.cfg)
+        warn_if_nothing_to_correct(backbone, self.cfg, calibration_sources(cfg, backbone))
         self.gallery: GalleryFeatures | None = None
 
     def encode_gallery(self, sources: Sequence[ImageSource], batch_size: int = 64,
