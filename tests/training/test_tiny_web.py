@@ -114,3 +114,17 @@ def test_shipped_tiny_web_loads_encodes_and_knows_the_salient_concept():
     hits = (texts @ pictures.T).argmax(dim=1).numpy() == np.tile(np.arange(5), 2)
     assert hits.sum() >= 8, hits
 
+
+
+def test_shipped_tiny_web_carries_its_dev_seed_preset_diagnosis_and_word_frequencies():
+    from calibclip.backbones import load_backbone
+    from calibclip.calibration.presets import resolve_calibration
+
+    backbone = load_backbone("tiny-web", "cpu")
+    # chosen on dev seed 5101 (docs/models/tiny-web.md): nothing beat plain retrieval, so both are off
+    assert backbone.calibration_preset == {"cve_enabled": False, "dcc_enabled": False}
+    resolved = resolve_calibration(None, backbone)
+    assert not resolved.cve_enabled and not resolved.dcc_enabled
+    assert backbone.diagnosis["cve"]["applies"] is False and backbone.diagnosis["dcc"]["applies"] is False
+    assert backbone.diagnosis["cve"]["register_rate"] == 0.0
+    assert len(backbone.word_df) > 20 and all(0.0 < df <= 1.0 for df in backbone.word_df.values())
