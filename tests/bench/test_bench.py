@@ -42,7 +42,8 @@ def test_every_field_is_there(report):
             assert set(search) == {"batch", "exact_qps", "faiss_flat_qps", "ratio", "top10_agreement"}
         assert set(row["storage"]) == {"dim", "fp16_bytes_per_image", "ivfpq_bytes_per_image", "ivfpq"}
         assert set(row["storage"]["ivfpq"]) == {"lists", "nprobe", "code_bytes", "recall_at_10",
-                                                "recall_at_10_rescored", "candidates", "vectors", "queries"}
+                                                "recall_at_10_rescored", "candidates", "vectors", "trained_on",
+                                                "queries"}
     assert [t["target"] for t in report["targets"]] == [name for name, *_ in TARGETS]
 
 
@@ -68,6 +69,7 @@ def test_figures_hold_together(report):
         assert 0 < storage["ivfpq_bytes_per_image"] and 0 <= storage["ivfpq"]["recall_at_10"] <= 1
         # rescoring candidates exactly finds at least what the PQ ranking does; at 300 images it sees them all
         assert storage["ivfpq"]["recall_at_10_rescored"] >= storage["ivfpq"]["recall_at_10"]
+        assert storage["ivfpq"]["vectors"] == row["size"] >= storage["ivfpq"]["trained_on"]  # filled with all
     assert report["galleries"][0]["storage"]["ivfpq"]["recall_at_10_rescored"] == 1.0
     assert report["index_build"]["db_bytes_per_image"] > report["galleries"][0]["storage"]["fp16_bytes_per_image"]
     for target in report["targets"]:

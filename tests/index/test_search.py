@@ -184,3 +184,19 @@ def test_ivfpq_index_finds_the_exact_results_here(indexed, tmp_path, micro_backb
     approx = Searcher(db, backbone=micro_backbone).search(QUERY, k=10, calibrate=True)
     assert approx.searched == 150   # 150 images < the candidate count: every image is rescored exactly
     assert [h.id for h in approx.hits] == [h.id for h in exact.hits]
+
+
+def test_ivfpq_trained_on_a_sample_holds_every_vector():
+    from calibclip.index.vectors import build_ivfpq, training_rows
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 16)).astype(np.float16)  # fp16 as stored, added in float32 blocks
+    ids = np.arange(3000) * 2 + 5
+    index = build_ivfpq(vectors, ids, train_rows=500, add_block=700)
+    assert index.ntotal == 3000 and index.nlist == 500 // 39  # lists follow the 500-row training set
+    assert build_ivfpq(vectors, ids).nlist == 3000 // 39       # without a cap: trained on everything
+    np.testing.assert_array_equal(training_rows(3000, 500)[[0, -1]], [0, 2999])
+    assert len(training_rows(3000, 500)) == 500 and len(training_rows(10, 500)) == 10
+    index.nprobe = index.nlist
+    _, found = index.search(vectors[::300].astype(np.float32) * 10, 1)
+    assert set(found[:, 0]) <= set(ids.tolist())                 # labels are the ids given

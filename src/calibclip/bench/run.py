@@ -22,14 +22,14 @@ import torch
 from calibclip.bench import encoding, inputs, queries, search
 from calibclip.bench.report import targets
 from calibclip.bench.timing import cuda_sync, peak_rss_mb
-from calibclip.calibration.retriever import CalibratedRetriever, GalleryFeatures
+from calibclip.calibration.retriever import CalibratedRetriever
 from calibclip.config import CalibrationConfig
 from calibclip.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 MAX_GALLERY = 10_000_000
-IVFPQ_VECTORS = 50_000  # the IVF-PQ row trains and fills on at most this many vectors (training grows with N)
+IVFPQ_TRAIN = 50_000  # the IVF-PQ row trains on at most this many vectors (k-means grows with N) and adds all
 
 
 @dataclass
@@ -86,8 +86,7 @@ def _gallery_rows(backbone, cfg: BenchConfig, calib: CalibrationConfig, size: in
            "query_latency": queries.query_latency(backbone, calib, gallery, texts, cfg.repeats, sync),
            "search": [search.exact_search(gallery.original, vectors, batch, cfg.repeats, sync)
                       for batch in sorted({1, cfg.search_batch})],
-           "storage": search.storage(GalleryFeatures(gallery.original[:IVFPQ_VECTORS],
-                                                     gallery.calibrated[:IVFPQ_VECTORS]), vectors[:100])}
+           "storage": search.storage(gallery, vectors[:100], IVFPQ_TRAIN)}
     log.info("gallery %d done (peak RSS %.0f MiB)", size, peak_rss_mb())
     return row
 

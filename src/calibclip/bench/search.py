@@ -16,7 +16,7 @@ import torch
 
 from calibclip.bench.timing import interleaved, rate
 from calibclip.calibration.retriever import GalleryFeatures, similarities
-from calibclip.index.vectors import CANDIDATES, build_ivfpq, candidate_ids
+from calibclip.index.vectors import CANDIDATES, build_ivfpq, candidate_ids, training_rows
 from calibclip.ranking import top_k
 
 TOP = 10
@@ -48,23 +48,26 @@ def exact_search(matrix: torch.Tensor, queries: torch.Tensor, batch: int, repeat
             "top10_agreement": agree}
 
 
-def storage(gallery: GalleryFeatures, queries: torch.Tensor) -> dict[str, Any]:
+def storage(gallery: GalleryFeatures, queries: torch.Tensor, train_rows: int) -> dict[str, Any]:
     """Bytes per image of the fp16 vectors and of an IVF-PQ layout, with IVF-PQ's recall@10 against exact search.
 
     IVF-PQ is the index's own (``index.vectors.build_ivfpq``) over the plain vectors, plus
-    the calibrated vectors as PQ codes of the same size. ``recall_at_10``: the IVF-PQ ranking
-    alone (what that layout can return); ``recall_at_10_rescored``: the index's ``ivfpq``
-    search, whose ``CANDIDATES`` candidates are rescored from the stored fp16 vectors.
+    the calibrated vectors as PQ codes of the same size; both are trained on at most
+    ``train_rows`` evenly spaced vectors and filled with all of them, so the bytes are those
+    of the whole gallery. ``recall_at_10``: the IVF-PQ ranking alone (what that layout can
+    return); ``recall_at_10_rescored``: the index's ``ivfpq`` search, whose ``CANDIDATES``
+    candidates are rescored from the stored fp16 vectors.
     """
     import faiss
 
     size, dim = gallery.original.shape
-    plain = np.ascontiguousarray(gallery.original.float().numpy())
-    ivf = build_ivfpq(plain, np.arange(size))
+    ivf = build_ivfpq(gallery.original.numpy(), np.arange(size), train_rows)
     codes = faiss.IndexPQ(dim, ivf.pq.M, ivf.pq.nbits, faiss.METRIC_INNER_PRODUCT)
     codes.pq.cp.min_points_per_centroid = 1  # small benches: train anyway, no warnings (as build_ivfpq)
-    codes.train(gallery.calibrated[:max(ivf.nlist * 39, 10_000)].float().numpy())
-    codes.add(gallery.calibrated.float().numpy())
+    sample = training_rows(size, min(train_rows, max(ivf.nlist * 39, 10_000)))
+    codes.train(gallery.calibrated[torch.from_numpy(sample)].float().numpy())
+    for start in range(0, size, 1 << 16):
+        codes.add(gallery.calibrated[start:start + (1 << 16)].float().numpy())
     stored = len(faiss.serialize_index(ivf)) + len(faiss.serialize_index(codes))
     exact = top_k(similarities(queries, gallery.original), TOP).tolist()
     _, approximate = ivf.search(queries.numpy(), TOP)
@@ -77,7 +80,8 @@ def storage(gallery: GalleryFeatures, queries: torch.Tensor) -> dict[str, Any]:
             "ivfpq": {"lists": int(ivf.nlist), "nprobe": int(ivf.nprobe), "code_bytes": int(ivf.pq.code_size),
                       "recall_at_10": _recall(approximate.tolist(), exact),
                       "recall_at_10_rescored": _recall(rescored, exact), "candidates": CANDIDATES,
-                      "vectors": size, "queries": len(queries)}}
+                      "vectors": size, "trained_on": len(training_rows(size, train_rows)),
+                      "queries": len(queries)}}
 
 
 def _recall(found: list[list[int]], truth: list[list[int]]) -> float:

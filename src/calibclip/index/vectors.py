@@ -63,20 +63,33 @@ def _pq_shape(n: int, dim: int) -> tuple[int, int, int]:
     return lists, subs, bits
 
 
-def build_ivfpq(original: np.ndarray, ids: np.ndarray):
-    """Train and fill an IVF-PQ inner-product index over ``original`` (labels: database ids)."""
+def training_rows(n: int, count: int) -> np.ndarray:
+    """``min(count, n)`` evenly spaced row numbers of ``n`` rows (at least 2): a training sample."""
+    return np.unique(np.linspace(0, n - 1, max(2, min(count, n))).astype(np.int64))
+
+
+def build_ivfpq(original: np.ndarray, ids: np.ndarray, train_rows: int | None = None, add_block: int = 1 << 16):
+    """Train and fill an IVF-PQ inner-product index over ``original`` (labels: database ids).
+
+    ``train_rows`` caps the training set at that many evenly spaced rows (k-means grows with
+    it; the list count follows the training set); every row is added either way, ``add_block``
+    rows at a time (each converted to float32 on its own).
+    """
     import faiss
 
     n, dim = original.shape
     if n < 2:
         raise ConfigError(f"ivfpq needs at least 2 indexed images, the index has {n}", "use --index exact")
-    lists, subs, bits = _pq_shape(n, dim)
+    train = original if train_rows is None or train_rows >= n else original[training_rows(n, train_rows)]
+    lists, subs, bits = _pq_shape(len(train), dim)
     index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, lists, subs, bits, faiss.METRIC_INNER_PRODUCT)
     index.cp.min_points_per_centroid = 1     # small collections: train anyway, no warnings
     index.pq.cp.min_points_per_centroid = 1
-    data = np.ascontiguousarray(original, dtype=np.float32)
-    index.train(data)
-    index.add_with_ids(data, ids.astype(np.int64))
+    index.train(np.ascontiguousarray(train, dtype=np.float32))
+    ids = ids.astype(np.int64)
+    for start in range(0, n, add_block):
+        index.add_with_ids(np.ascontiguousarray(original[start:start + add_block], dtype=np.float32),
+                           ids[start:start + add_block])
     index.nprobe = min(lists, 16)
     return index
 
@@ -154,5 +167,5 @@ def check_recall(store: Store, index, k: int = 10, queries: int = 200, seed: int
             "nprobe": int(index.nprobe), "lists": int(index.nlist), "images": len(ids)}
 
 
-__all__ = ["StoredVectors", "KINDS", "CANDIDATES", "check_kind", "build_ivfpq", "IvfpqCache", "candidate_ids",
+__all__ = ["StoredVectors", "KINDS", "CANDIDATES", "check_kind", "build_ivfpq", "training_rows", "IvfpqCache", "candidate_ids",
            "exact_top", "check_recall"]
