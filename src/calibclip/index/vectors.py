@@ -167,5 +167,5 @@ def check_recall(store: Store, index, k: int = 10, queries: int = 200, seed: int
             "nprobe": int(index.nprobe), "lists": int(index.nlist), "images": len(ids)}
 
 
-__all__ = ["StoredVectors", "KINDS", "CANDIDATES", "check_kind", "build_ivfpq", "training_rows", "IvfpqCache", "candidate_ids",
-           "exact_top", "check_recall"]
+__all__ = ["StoredVectors", "KINDS", "CANDIDATES", "check_kind", "build_ivfpq", "training_rows", "IvfpqCache",
+           "candidate_ids", "exact_top", "check_recall"]
