@@ -26,7 +26,8 @@ def test_every_field_is_there(report):
     assert report["environment"]["torch_threads"] == 1 and report["config"]["galleries"] == [300, 700]
     assert set(report["config"]["calibration"]) >= {"rerank_k", "lam", "first_stage"}
     assert set(report["image_encode"]) == {"batch", "plain_img_s", "calibrated_img_s", "ratio"}
-    assert set(report["text_encode"]) == {"texts", "plain_q_s", "dcc_q_s", "ratio"}
+    assert set(report["text_encode"]) == {"texts", "plain_q_s", "dcc_q_s", "ratio", "dcc_word_frequencies"}
+    assert report["text_encode"]["dcc_word_frequencies"] == "500 generated captions"  # tiny:none carries none
     assert set(report["index_build"]) == {"images", "decode_workers", "model_only_img_s", "build_img_s", "ratio",
                                           "db_bytes_per_image"}
     assert set(report["memory"]) == {"peak_rss_mb", "gpu_peak_mb"} and report["memory"]["gpu_peak_mb"] is None

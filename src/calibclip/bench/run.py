@@ -23,12 +23,14 @@ from calibclip.bench import encoding, inputs, queries, search
 from calibclip.bench.report import targets
 from calibclip.bench.timing import cuda_sync, peak_rss_mb
 from calibclip.calibration.retriever import CalibratedRetriever
+from calibclip.calibration.word_stats import document_frequency
 from calibclip.config import CalibrationConfig
 from calibclip.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 MAX_GALLERY = 10_000_000
+DCC_CAPTIONS = 500  # generated captions whose word frequencies DCC uses when nothing else gives it any
 IVFPQ_TRAIN = 50_000  # the IVF-PQ row trains on at most this many vectors (k-means grows with N) and adds all
 
 
@@ -78,6 +80,16 @@ def _environment(device: torch.device) -> dict[str, Any]:
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
+def _word_frequencies(backbone, calib: CalibrationConfig, seed: int) -> str:
+    """Where DCC's word frequencies come from; without any, generated captions give them (else DCC masks nothing)."""
+    if calib.dcc_corpus:
+        return f"corpus {calib.dcc_corpus}"
+    if backbone.word_df:
+        return "backbone"
+    backbone.word_df = document_frequency(inputs.composite_queries(DCC_CAPTIONS, seed + 1))
+    return f"{DCC_CAPTIONS} generated captions"
+
+
 def _gallery_rows(backbone, cfg: BenchConfig, calib: CalibrationConfig, size: int, sync) -> dict[str, Any]:
     gallery = inputs.synthetic_gallery(size, backbone.embed_dim, cfg.seed, calib.first_stage == "calibrated")
     texts = inputs.composite_queries(cfg.queries, cfg.seed + size)
@@ -104,10 +116,12 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
     calib = CalibratedRetriever(backbone, cfg.calibration).cfg  # resolved and checked
     captions = inputs.composite_queries(cfg.texts, cfg.seed)
+    frequencies = _word_frequencies(backbone, calib, cfg.seed)
     report: dict[str, Any] = {"backbone": cfg.backbone, "environment": _environment(device),
                               "config": {**dataclasses.asdict(cfg), "calibration": dataclasses.asdict(calib)}}
     report["image_encode"] = encoding.image_encoding(backbone, calib, cfg.image_batch, cfg.repeats, sync)
-    report["text_encode"] = encoding.text_encoding(backbone, calib, captions, cfg.repeats, sync)
+    report["text_encode"] = {**encoding.text_encoding(backbone, calib, captions, cfg.repeats, sync),
+                             "dcc_word_frequencies": frequencies}
     with tempfile.TemporaryDirectory(prefix="calibclip-bench-") as folder:
         report["index_build"] = encoding.index_build(backbone, calib, Path(folder), cfg.photos, cfg.image_batch,
                                                      cfg.workers, max(1, cfg.repeats - 1), sync, cfg.seed)
