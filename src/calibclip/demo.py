@@ -112,6 +112,7 @@ def run_demo(out_dir: str | Path | None = None, backbones: Sequence[str] = DEMO_
         >>> result.models["tiny-web"]["pedes"]["calibrated"]["rank1"], result.report
     """
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    loaded = {spec: load_backbone(spec, device) for spec in backbones}  # a bad spec fails before any drawing
     root = ensure_pedes(cache, PEDES_SEED, ids=PEDES_IDS, options=PEDES_OPTIONS)
     split = load_pedes(root, "test")
     person = person_bed(split, pedes_gold(root.parent, "test"))
@@ -121,8 +122,7 @@ def run_demo(out_dir: str | Path | None = None, backbones: Sequence[str] = DEMO_
     galleries: list[QueryResults] = []
     try:
         scene = scene_bed(tigr)
-        for spec in backbones:
-            backbone = load_backbone(spec, device)
+        for spec, backbone in loaded.items():
             log.info("demo: %s", spec)
             person_scores = score_bed(backbone, person, METHODS)
             scene_scores = score_bed(backbone, scene, METHODS)

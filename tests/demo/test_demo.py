@@ -64,3 +64,12 @@ def test_demo_reuses_cached_data_and_writes_the_report_under_the_cache(demo_run)
     assert "tiny: diagnosis: CVE nothing to correct, DCC nothing to correct" in again.stdout
     assert list(cwd.iterdir()) == []  # nothing written where the command was run
     assert stamp == data_stamps()  # the generated data is reused, not rewritten
+
+
+def test_bad_backbone_fails_in_one_line_before_any_data_is_drawn(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "calibclip.cli.main", "demo", "--backbone", "nope:x",
+                             "--cache-dir", str(tmp_path / "cache")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: unknown backbone family 'nope'")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "cache").exists()  # nothing generated
