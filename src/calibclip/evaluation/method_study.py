@@ -73,7 +73,7 @@ STUDY_VARIANTS: dict[str, Variant] = {
 
 
 @dataclass
-class TestBed:
+class EvalBed:
     """One generated evaluation set, reduced to what the methods and the metrics need."""
 
     kind: str                                   # person | scene
@@ -84,15 +84,15 @@ class TestBed:
     lang: str = "en"
 
 
-def person_bed(split: "PedesSplit", gold: Sequence[Clauses] = ()) -> TestBed:
+def person_bed(split: "PedesSplit", gold: Sequence[Clauses] = ()) -> EvalBed:
     """A person split: every caption against every image, IRRA metrics."""
     def metrics(scores: np.ndarray) -> dict[str, float]:
         out = person_retrieval_metrics(scores, split.caption_pids, split.image_pids)
         return {k: out[k] for k in PERSON_METRICS}
-    return TestBed("person", list(split.captions), list(split.image_paths), metrics, {g.raw: g for g in gold})
+    return EvalBed("person", list(split.captions), list(split.image_paths), metrics, {g.raw: g for g in gold})
 
 
-def scene_bed(tigr: "TigrSet") -> TestBed:
+def scene_bed(tigr: "TigrSet") -> EvalBed:
     """A TIGR set: every query against the whole gallery, graded metrics (HR = R@1 positive)."""
     gains = tigr.gains()
 
@@ -100,7 +100,7 @@ def scene_bed(tigr: "TigrSet") -> TestBed:
         out = tigr_metrics(scores, gains, (1, 5, 10))
         return {k: out[k] for k in SCENE_METRICS}
     sources = [tigr.image_source(i) for i in range(len(tigr.gallery_ids))]
-    return TestBed("scene", [q.clauses.raw for q in tigr.queries], sources, metrics,
+    return EvalBed("scene", [q.clauses.raw for q in tigr.queries], sources, metrics,
                    {q.clauses.raw: q.clauses for q in tigr.queries}, tigr.lang)
 
 
@@ -122,7 +122,7 @@ def _calibrations(backbone: Backbone) -> dict[str, CalibrationConfig]:
 class _Scorer:
     """Caches the expensive parts (gallery per calibration, clause scores per rewriter) across variants."""
 
-    def __init__(self, backbone: Backbone, bed: TestBed, seed: int, workers: int) -> None:
+    def __init__(self, backbone: Backbone, bed: EvalBed, seed: int, workers: int) -> None:
         self.backbone, self.bed, self.seed, self.workers = backbone, bed, seed, workers
         self.configs = _calibrations(backbone)
         self.retrievers: dict[str, CalibratedRetriever] = {}
@@ -181,14 +181,14 @@ def _cve_same(a: CalibrationConfig, b: CalibrationConfig) -> bool:
                                                or all(getattr(a, k) == getattr(b, k) for k in CVE_KNOBS))
 
 
-def score_bed(backbone: Backbone, bed: TestBed, variants: dict[str, Variant], seed: int = 0,
+def score_bed(backbone: Backbone, bed: EvalBed, variants: dict[str, Variant], seed: int = 0,
               workers: int = 2) -> dict[str, np.ndarray]:
     """The (Q, G) score matrix of every variant on ``bed`` (shared encodings)."""
     scorer = _Scorer(backbone, bed, seed, workers)
     return {name: scorer.scores(variant) for name, variant in variants.items()}
 
 
-def evaluate_bed(backbone: Backbone, bed: TestBed, variants: dict[str, Variant], seed: int = 0,
+def evaluate_bed(backbone: Backbone, bed: EvalBed, variants: dict[str, Variant], seed: int = 0,
                  workers: int = 2) -> dict[str, dict[str, float]]:
     """The metrics of every variant on ``bed``."""
     return {name: bed.metrics(s) for name, s in score_bed(backbone, bed, variants, seed, workers).items()}
@@ -213,7 +213,7 @@ class StudyData:
     lang: str = "en"
 
 
-def seed_beds(data: StudyData, seed: int) -> tuple[TestBed, "TigrSet"]:
+def seed_beds(data: StudyData, seed: int) -> tuple[EvalBed, "TigrSet"]:
     """The person and scene test beds of one fresh seed (generated once, cached under ``data_dir``)."""
     from pathlib import Path
 
@@ -253,5 +253,5 @@ def run_method_study(backbone: Backbone, data: StudyData, seeds: Sequence[int],
 
 
 __all__ = ["StudyData", "seed_beds", "run_method_study", "Variant", "METHODS", "STUDY_VARIANTS", "PERSON_METRICS",
-           "SCENE_METRICS", "TestBed", "person_bed", "scene_bed", "random_split", "score_bed", "evaluate_bed",
+           "SCENE_METRICS", "EvalBed", "person_bed", "scene_bed", "random_split", "score_bed", "evaluate_bed",
            "paired_rows"]
