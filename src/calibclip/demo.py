@@ -23,6 +23,7 @@ from calibclip.backbones import load_backbone
 from calibclip.calibration.diagnosis_cache import diagnosis_for
 from calibclip.composite.rewriters import create_rewriter
 from calibclip.config import cache_root
+from calibclip.datasets.generated import ensure_pedes, ensure_tigr
 from calibclip.datasets.pedes import PedesSplit, load_pedes
 from calibclip.datasets.pedes_gold import pedes_gold
 from calibclip.datasets.synthetic_pedes import PedesOptions
@@ -30,7 +31,6 @@ from calibclip.datasets.tigr import TigrSet, load_tigr
 from calibclip.evaluation.method_study import METHODS, PERSON_METRICS, SCENE_METRICS, person_bed, scene_bed, score_bed
 from calibclip.evaluation.metrics import rank_gallery
 from calibclip.evaluation.report import QueryResults, Table, Thumb, metrics_table, write_html_report, write_json
-from calibclip.datasets.generated import ensure_pedes, ensure_tigr
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ PEDES_SEED, TIGR_SEED = 90210, 90211  # never used for training or for choosing 
 PEDES_IDS = 240
 PEDES_OPTIONS = PedesOptions(style="heldout", lookalike_group=4)  # a drawing style no model was trained on
 TIGR_STYLE = "heldout"
-PEDES_COLUMNS, TIGR_COLUMNS = PERSON_METRICS, SCENE_METRICS
 
 
 @dataclass
@@ -126,14 +125,14 @@ def run_demo(out_dir: str | Path | None = None, backbones: Sequence[str] = DEMO_
             log.info("demo: %s", spec)
             person_scores = score_bed(backbone, person, METHODS)
             scene_scores = score_bed(backbone, scene, METHODS)
-            diagnosis = diagnosis_for(backbone) or {}
+            diagnosis = diagnosis_for(backbone)
             models[spec] = {"pedes": {m: person.metrics(s) for m, s in person_scores.items()},
                             "tigr": {m: scene.metrics(s) for m, s in scene_scores.items()},
                             "diagnosis": diagnosis, "verdict": verdict_line(diagnosis)}
             tables += [Table(f"{spec} ({models[spec]['verdict']}): person retrieval, synthetic CUHK-PEDES format",
-                             metrics_table(models[spec]["pedes"], PEDES_COLUMNS)),
+                             metrics_table(models[spec]["pedes"], PERSON_METRICS)),
                        Table(f"{spec}: compositional queries, synthetic TIGR format",
-                             metrics_table(models[spec]["tigr"], TIGR_COLUMNS))]
+                             metrics_table(models[spec]["tigr"], SCENE_METRICS))]
             galleries += (_pedes_gallery(split, person_scores, _spread(len(split.captions), num_examples), top, spec)
                           + _tigr_gallery(tigr, scene_scores, _spread(len(tigr.queries), num_examples), top, spec))
         out = Path(out_dir) if out_dir else cache / "report"

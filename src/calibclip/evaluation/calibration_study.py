@@ -61,7 +61,7 @@ class EncodedSplit:
     queries: dict[tuple, QueryFeatures]
 
 
-def _cve_key(cfg: CalibrationConfig) -> tuple:
+def cve_key(cfg: CalibrationConfig) -> tuple:
     return tuple(getattr(cfg, k) for k in CVE_KNOBS)
 
 
@@ -74,7 +74,7 @@ def _dcc_key(cfg: CalibrationConfig) -> tuple:
 def encode_split(backbone: Backbone, split: PedesSplit, configs: Sequence[CalibrationConfig],
                  batch_size: int = 128) -> EncodedSplit:
     """Gallery and queries once per distinct CVE / DCC setting among ``configs`` (one ViT pass per batch)."""
-    cve = {_cve_key(c): c for c in configs if c.cve_enabled}
+    cve = {cve_key(c): c for c in configs if c.cve_enabled}
     dcc = {_dcc_key(c): c for c in configs if c.dcc_enabled}
     original = torch.zeros(len(split.image_paths), backbone.embed_dim)
     calibrated = {key: torch.zeros_like(original) for key in cve}
@@ -101,7 +101,7 @@ def metrics_of(split: EncodedSplit, cfg: CalibrationConfig | None) -> dict[str, 
         scores = score_features(split.queries[()], split.galleries[()],
                                 CalibrationConfig(cve_enabled=False, dcc_enabled=False))["baseline"]
     else:
-        gallery = split.galleries[_cve_key(cfg) if cfg.cve_enabled else ()]
+        gallery = split.galleries[cve_key(cfg) if cfg.cve_enabled else ()]
         query = split.queries[_dcc_key(cfg) if cfg.dcc_enabled else ()]
         scores = score_features(query, gallery, cfg, baseline=False)["calibrated"]
     return person_retrieval_metrics(scores, split.query_pids, split.gallery_pids)
@@ -166,5 +166,5 @@ def choose_preset(backbone: Backbone, dev: PedesSplit) -> tuple[dict[str, Any], 
     return preset, rows
 
 
-__all__ = ["VARIANTS", "PRESET_GRID", "METRICS", "EncodedSplit", "encode_split", "metrics_of", "summarise",
+__all__ = ["VARIANTS", "PRESET_GRID", "METRICS", "EncodedSplit", "encode_split", "metrics_of", "summarise", "cve_key",
            "variant_configs", "run_study", "preset_grid", "choose_preset"]

@@ -30,7 +30,7 @@ from calibclip.calibration.retriever import CalibratedRetriever, GalleryFeatures
 from calibclip.composite.rewriters import create_rewriter
 from calibclip.composite.search import ClauseScores, CompositeSearcher
 from calibclip.config import CalibrationConfig, CompositeConfig
-from calibclip.evaluation.calibration_study import summarise
+from calibclip.evaluation.calibration_study import cve_key, summarise
 from calibclip.evaluation.composite_eval import tigr_metrics
 from calibclip.evaluation.metrics import person_retrieval_metrics
 from calibclip.types import Clauses
@@ -108,7 +108,7 @@ def random_split(clauses: Clauses, rng: np.random.Generator) -> Clauses:
     """The control: as many contiguous word chunks of the raw query as ``clauses`` has AND clauses."""
     words = clauses.raw.split()
     parts = min(len(clauses.and_clauses), len(words))
-    if parts < 2 or clauses.raw.strip() == "":
+    if parts < 2:
         return Clauses(clauses.raw, clauses.raw, (clauses.raw,))
     cuts = np.sort(rng.choice(np.arange(1, len(words)), size=parts - 1, replace=False))
     chunks = tuple(" ".join(c) for c in np.split(np.array(words, dtype=object), cuts))
@@ -127,6 +127,7 @@ class _Scorer:
         self.configs = _calibrations(backbone)
         self.retrievers: dict[str, CalibratedRetriever] = {}
         self.clause_cache: dict[tuple, ClauseScores] = {}
+        self.query_scores: dict[str, dict[str, np.ndarray]] = {}
         self.rule: list[Clauses] | None = None
 
     def retriever(self, name: str) -> CalibratedRetriever:
@@ -166,8 +167,10 @@ class _Scorer:
 
     def scores(self, variant: Variant) -> np.ndarray:
         if variant.rewriter is None:
-            found = self.retriever(variant.calibration or "preset").score(self.bed.queries)
-            return found["calibrated"] if variant.calibration else found["baseline"]
+            name = variant.calibration or "preset"
+            if name not in self.query_scores:  # baseline and calibrated rows share one query encoding
+                self.query_scores[name] = self.retriever(name).score(self.bed.queries)
+            return self.query_scores[name]["calibrated" if variant.calibration else "baseline"]
         cfg = dataclasses.replace(CompositeConfig(), **dict(variant.composite))
         searcher = CompositeSearcher(self.backbone, cfg)
         skipped = sorted(self.gallery.report.skipped)
@@ -175,10 +178,8 @@ class _Scorer:
 
 
 def _cve_same(a: CalibrationConfig, b: CalibrationConfig) -> bool:
-    from calibclip.calibration.cve import CVE_KNOBS
-
-    return a.cve_enabled == b.cve_enabled and (not a.cve_enabled
-                                               or all(getattr(a, k) == getattr(b, k) for k in CVE_KNOBS))
+    """Same CVE image embeddings: both off, or both on with the same knobs."""
+    return cve_key(a) == cve_key(b) if a.cve_enabled and b.cve_enabled else a.cve_enabled == b.cve_enabled
 
 
 def score_bed(backbone: Backbone, bed: EvalBed, variants: dict[str, Variant], seed: int = 0,

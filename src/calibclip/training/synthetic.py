@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from calibclip.datasets.synthetic_pedes import META_FILE, PedesOptions, read_meta
+from calibclip.datasets.synthetic_pedes import META_FILE, read_meta
 from calibclip.errors import DatasetLayoutError
 from calibclip.training.data import PairSet, build_pairs
 from calibclip.training.dominant import attribute_key, dominant_key

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calibclip.demo import DEMO_BACKBONES, PEDES_COLUMNS, TIGR_COLUMNS, run_demo
+    from calibclip.demo import DEMO_BACKBONES, run_demo
+    from calibclip.evaluation.method_study import PERSON_METRICS, SCENE_METRICS
     from calibclip.evaluation.report import metrics_table
 
     result = run_demo(args.out, tuple(args.backbone or DEMO_BACKBONES), args.device, args.cache_dir)
@@ -34,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
           f"images; both drawn in the '{info['drawing_style']}' style no model was trained on\n")
     for spec, model in result.models.items():
         print(f"{spec}: diagnosis: {model['verdict']}")
-        for dataset, columns, title in (("pedes", PEDES_COLUMNS, "person retrieval"),
-                                        ("tigr", TIGR_COLUMNS, "compositional queries")):
+        for dataset, columns, title in (("pedes", PERSON_METRICS, "person retrieval"),
+                                        ("tigr", SCENE_METRICS, "compositional queries")):
             print_table(metrics_table(model[dataset], columns), title=f"{spec}, {title}")
             print()
     print(f"report: {result.report}")
